@@ -1,0 +1,14 @@
+"""Compiler flags for this project's own targets, in one place (STYLE.md)."""
+
+RCU_COPTS = [
+    "-Wall",
+    "-Wextra",
+    "-Werror",
+    "-Wno-unused-parameter",
+    "-pthread",
+] + select({
+    "//:clang": ["-Wthread-safety", "-Wno-gnu-zero-variadic-macro-arguments"],
+    "//conditions:default": [],
+})
+
+RCU_LINKOPTS = ["-pthread"]

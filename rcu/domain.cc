@@ -1,0 +1,136 @@
+#include "rcu/domain.h"
+
+#include <sched.h>
+
+#include "rcu/internal/sys.h"
+
+namespace rcu {
+namespace {
+
+// A waiter spins this many times (about 10 microseconds) before it yields or sleeps: most
+// sections are shorter than that, and a spin reacts within nanoseconds.
+constexpr int kSpinIterations = 2000;
+// A normal waiter then yields this many times before it sleeps.
+constexpr int kYieldIterations = 20;
+
+}  // namespace
+
+Domain::Domain()
+    : slot_(internal::AcquireDomainSlot()), light_(internal::LightReadersEnabled()) {}
+
+Domain::~Domain() {
+  for (const internal::ThreadRecord* r = internal::RegistryHead(); r != nullptr; r = r->next) {
+    if (r->in_use.load(std::memory_order_acquire) &&
+        r->ctr[slot_].load(std::memory_order_acquire) != 0) {
+      internal::Die(std::source_location::current(),
+                    "R10: rcu::Domain destroyed while thread %d is inside one of its read-side "
+                    "sections",
+                    r->tid.load(std::memory_order_relaxed));
+    }
+  }
+  internal::ReleaseDomainSlot(slot_);
+}
+
+Domain& Domain::Default() {
+  static Domain* const domain = new Domain();
+  return *domain;
+}
+
+void Domain::Synchronize(const std::source_location& where) {
+  WaitForGracePeriod(/*expedited=*/false, where, "Synchronize()");
+}
+
+void Domain::SynchronizeExpedited(const std::source_location& where) {
+  WaitForGracePeriod(/*expedited=*/true, where, "SynchronizeExpedited()");
+}
+
+void Domain::CondSynchronize(GracePeriodCookie cookie, const std::source_location& where) {
+  if (PollState(cookie)) return;
+  WaitForGracePeriod(/*expedited=*/false, where, "CondSynchronize()");
+}
+
+GracePeriodCookie Domain::GetState() const {
+  // Orders the caller's earlier stores (the unpublish) before the snapshot of gp_seq_.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const uint64_t seq = gp_seq_.load(std::memory_order_acquire);
+  // Idle (even): the next grace period will do. In progress (odd): it may have begun before the
+  // caller's stores, so the one after it.
+  return GracePeriodCookie((seq + 3) & ~uint64_t{1});
+}
+
+bool Domain::PollState(GracePeriodCookie cookie) const {
+  return gp_seq_.load(std::memory_order_acquire) >= cookie.seq_;
+}
+
+void Domain::WaitForGracePeriod(bool expedited, const std::source_location& where,
+                                const char* operation) {
+  if (InReadSection()) {
+    internal::Die(where,
+                  "R3: %s called inside a read-side critical section of the same domain "
+                  "(it would wait for itself)",
+                  operation);
+  }
+  const GracePeriodCookie cookie = GetState();
+  UpdateLock lock(gp_mu_);
+  // Another caller's grace period, run while we waited for the lock, may already cover us.
+  if (PollState(cookie)) return;
+  RunGracePeriod(expedited);
+}
+
+void Domain::RunGracePeriod(bool expedited) {
+  const uint64_t seq = gp_seq_.load(std::memory_order_relaxed);
+  gp_seq_.store(seq + 1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // The caller itself is outside every section (R3), so with no other registered thread there is
+  // nobody to wait for, and no reader whose stores the heavy fence would need to order.
+  if (internal::OtherThreadsRegistered()) {
+    // After this fence every reader either is visibly inside a section (its ctr is stored) or will
+    // see everything written before the grace period began.
+    internal::HeavyFence();
+    const uint64_t target = epoch_.load(std::memory_order_relaxed) + 1;
+    epoch_.store(target, std::memory_order_relaxed);
+    bool announced = false;
+    for (const internal::ThreadRecord* r = internal::RegistryHead(); r != nullptr;
+         r = r->next) {
+      WaitForReader(*r, target, expedited, announced);
+    }
+    if (announced) waiters_.store(false, std::memory_order_relaxed);
+  }
+  gp_seq_.store(seq + 2, std::memory_order_release);
+}
+
+// Waits until `r` is outside every section of this domain that began before the epoch `target`.
+// A reader whose ctr is at least `target` began its section after the heavy fence and needs no
+// wait; that is what lets a grace period end under a continuous stream of readers.
+void Domain::WaitForReader(const internal::ThreadRecord& r, uint64_t target, bool expedited,
+                           bool& announced) {
+  const auto blocks = [&] {
+    const uint64_t c = r.ctr[slot_].load(std::memory_order_acquire);
+    return c != 0 && c < target;
+  };
+  for (int i = 0; i < kSpinIterations; ++i) {
+    if (!blocks()) return;
+    internal::CpuRelax();
+  }
+  for (int i = 0; expedited || i < kYieldIterations; ++i) {
+    if (!blocks()) return;
+    sched_yield();
+  }
+  std::atomic<uint32_t>& word = internal::SlotWakeWord(slot_);
+  if (!announced) {
+    // Readers load waiters_ after clearing their ctr; the heavy fence makes sure that either we
+    // see the cleared ctr below or the reader sees waiters_ and wakes us.
+    waiters_.store(true, std::memory_order_relaxed);
+    internal::HeavyFence();
+    announced = true;
+  }
+  for (;;) {
+    const uint32_t generation = word.load(std::memory_order_acquire);
+    if (!blocks()) return;
+    internal::FutexWait(&word, generation, /*timeout_ns=*/0);
+  }
+}
+
+void Domain::WakeWaiters() { internal::WakeSlot(slot_); }
+
+}  // namespace rcu

@@ -1,0 +1,268 @@
+// -----------------------------------------------------------------------------
+// File: domain.h
+// -----------------------------------------------------------------------------
+//
+// An `rcu::Domain` is an independent RCU: read-side critical sections, and grace periods that
+// wait for them. Readers enter a section, load pointers published with `rcu::Published<T>`
+// (published.h) and use what they point to; an updater unpublishes an object, waits for a grace
+// period (`Synchronize()`) or defers the free, and then frees it, knowing that no reader still
+// holds a reference. Use it for read-mostly data whose readers must never block: routing tables,
+// configuration, feature flags, caches. Do not use it when updates are as frequent as reads or
+// when a reader must see the newest version at once (a grace period lets readers finish with the
+// old one).
+//
+// A process-wide domain, `Domain::Default()`, serves most programs. Create your own domain only to
+// isolate grace periods: a grace period of one domain never waits for readers of another. At most
+// 64 domains may be alive at once.
+//
+// Read side:    `rcu::ReadGuard guard(domain);` (or `domain.lock()` / `domain.unlock()`, so
+//               `std::scoped_lock<rcu::Domain>` works). Sections nest, never block, never fail,
+//               and need no registration call: a thread registers on its first section and is
+//               unregistered when it exits. Pointers loaded inside a section stay valid until the
+//               outermost section of that domain ends.
+// Update side:  `Synchronize()` returns after a full grace period: every section (of this
+//               domain, on any thread) that began before the call has ended. Concurrent callers
+//               share grace periods. `SynchronizeExpedited()` is the same guarantee with a waiter
+//               that spins and yields instead of sleeping, for latency-critical updaters. Polled
+//               grace periods (`GetState()`, `PollState()`, `CondSynchronize()`) let an updater
+//               take a cookie now and check or wait for it later, as the kernel's
+//               get_state_synchronize_rcu() / poll_state_synchronize_rcu() do.
+// Memory order: everything an updater wrote before `Synchronize()` (or before taking a cookie) is
+//               visible to every section that begins after the grace period; everything a section
+//               did happens before `Synchronize()` returns.
+// Progress:     lock()/unlock() are wait-free: no fence, no atomic read-modify-write, and no
+//               store to a cache line another thread writes. Grace periods pay instead: one
+//               membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) system call (none when no other
+//               thread has ever entered a section), then a scan of the registered readers. A
+//               waiter spins briefly, then (Synchronize only) sleeps until the last reader it
+//               waits for leaves; that reader wakes it. Where membarrier is unavailable, readers
+//               use one atomic exchange at entry and exit instead (see rcu/internal/sys.h).
+// Misuse:       R3 Synchronize (any flavor) inside a section of the same domain aborts in every
+//               build (it would deadlock). R5 unbalanced unlock and nesting overflow abort when
+//               RCU_DEBUG_CHECKS is on. R6 a thread that exits inside a section is reported and
+//               its section ended. R10 destroying a domain while a thread is inside it aborts.
+//               R11 threads that exited are never waited for. See README "Rules".
+//
+// Example:
+//   rcu::Published<Config> current;             // published.h
+//
+//   int ReadLimit() {                           // any thread, any time
+//     rcu::ReadGuard guard;
+//     return current.Read(guard)->limit;
+//   }
+//
+//   void Update(Config* next) {                 // one updater at a time
+//     Config* old = current.Exchange(next);
+//     rcu::Domain::Default().Synchronize();     // every reader that could see `old` is done
+//     delete old;
+//   }
+
+#ifndef RCU_DOMAIN_H_
+#define RCU_DOMAIN_H_
+
+#include <atomic>
+#include <cstdint>
+#include <source_location>
+
+#include "absl/base/optimization.h"
+#include "rcu/internal/checker.h"
+#include "rcu/internal/sys.h"
+#include "rcu/internal/thread_registry.h"
+#include "rcu/update_mutex.h"
+
+namespace rcu {
+namespace internal {
+class DomainTestPeer;
+}  // namespace internal
+
+// A grace-period cookie from `Domain::GetState()`: it stands for "a full grace period after the
+// moment the cookie was taken". Cheap to copy; compare only through `Domain::PollState()`.
+class GracePeriodCookie {
+ public:
+  constexpr GracePeriodCookie() = default;  // a cookie that is already complete
+
+ private:
+  friend class Domain;
+  constexpr explicit GracePeriodCookie(uint64_t seq) : seq_(seq) {}
+  uint64_t seq_ = 0;
+};
+
+class Domain {
+ public:
+  // Domain::Domain()
+  //
+  // A new, independent domain. Aborts if 64 domains are already alive.
+  Domain();
+
+  // Domain::~Domain()
+  //
+  // Requires: no thread is inside a read-side section of this domain (R10, checked in every
+  // build) and no thread is using the domain concurrently.
+  ~Domain();
+
+  Domain(const Domain&) = delete;
+  Domain& operator=(const Domain&) = delete;
+
+  // Domain::Default()
+  //
+  // The process-wide domain. Never destroyed; safe to use from static destructors and
+  // thread_local destructors.
+  static Domain& Default();
+
+  // Domain::lock()
+  // Domain::unlock()
+  //
+  // Enter and leave a read-side section; prefer `ReadGuard`. Nestable; wait-free.
+  // Requires (unlock): the calling thread is inside a section of this domain (R5).
+  void lock() { Enter(); }
+  void unlock(const std::source_location& where = std::source_location::current()) {
+    Exit(internal::tls_record, where);
+  }
+
+  // Domain::InReadSection()
+  //
+  // Whether the calling thread is inside a read-side section of this domain.
+  bool InReadSection() const {
+    const internal::ThreadRecord* r = internal::tls_record;
+    return r != nullptr && r->nesting[slot_] != 0;
+  }
+
+  // Domain::Synchronize()
+  //
+  // Waits for a full grace period: returns once every read-side section of this domain that
+  // began before the call has ended. Blocks; may sleep.
+  // Requires: the calling thread is not inside a section of this domain (R3; it would wait for
+  // itself).
+  void Synchronize(const std::source_location& where = std::source_location::current());
+
+  // Domain::SynchronizeExpedited()
+  //
+  // Synchronize(), but the caller spins and yields instead of sleeping: lower latency, one core
+  // busy while it waits. Requires: as Synchronize() (R3).
+  void SynchronizeExpedited(const std::source_location& where = std::source_location::current());
+
+  // Domain::GetState()
+  //
+  // Takes a cookie for a grace period that begins after this call (the kernel's
+  // get_state_synchronize_rcu()). Never blocks; starts nothing.
+  GracePeriodCookie GetState() const;
+
+  // Domain::PollState()
+  //
+  // True once a full grace period has elapsed since `cookie` was taken (the kernel's
+  // poll_state_synchronize_rcu()). False while any section that began before the cookie may still
+  // be running. Never blocks.
+  bool PollState(GracePeriodCookie cookie) const;
+
+  // Domain::CondSynchronize()
+  //
+  // Returns at once if `PollState(cookie)`, else waits as Synchronize() does (the kernel's
+  // cond_synchronize_rcu()). Requires: as Synchronize() (R3).
+  void CondSynchronize(GracePeriodCookie cookie,
+                       const std::source_location& where = std::source_location::current());
+
+  // Domain::GracePeriodsCompleted()
+  //
+  // How many grace periods this domain has completed (monotonic; for statistics and tests).
+  uint64_t GracePeriodsCompleted() const {
+    return gp_seq_.load(std::memory_order_acquire) / 2;
+  }
+
+ private:
+  friend class ReadGuard;
+  friend class internal::DomainTestPeer;  // tests observe the epoch
+
+  static constexpr uint32_t kMaxNesting = 1u << 20;
+
+  internal::ThreadRecord* Enter();
+  void Exit(internal::ThreadRecord* r, const std::source_location& where);
+  void WaitForGracePeriod(bool expedited, const std::source_location& where,
+                          const char* operation);
+  void RunGracePeriod(bool expedited) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gp_mu_);
+  void WaitForReader(const internal::ThreadRecord& r, uint64_t target, bool expedited,
+                     bool& announced);
+  void WakeWaiters();
+
+  // Read by every reader, written once per grace period: kept on one line of its own.
+  alignas(64) std::atomic<uint64_t> epoch_{1};
+  std::atomic<bool> waiters_{false};  // a grace period sleeps; readers leaving must wake it
+  const int slot_;
+  const bool light_;
+
+  // Grace-period state: even = idle, odd = a grace period in progress.
+  alignas(64) std::atomic<uint64_t> gp_seq_{0};
+  UpdateMutex gp_mu_;
+};
+
+// `rcu::ReadGuard` holds a read-side section of a domain for its scope. It is the read token:
+// APIs that need a section take a `const ReadGuard&`, so reading without one does not compile.
+// Not copyable, not movable: a section belongs to the thread and scope that entered it.
+class ReadGuard {
+ public:
+  [[nodiscard]] explicit ReadGuard(Domain& domain = Domain::Default())
+      : domain_(domain), record_(domain.Enter()) {}
+  ~ReadGuard() { domain_.Exit(record_, std::source_location::current()); }
+
+  ReadGuard(const ReadGuard&) = delete;
+  ReadGuard& operator=(const ReadGuard&) = delete;
+
+  // ReadGuard::domain()
+  //
+  // The domain whose section this guard holds.
+  Domain& domain() const { return domain_; }
+
+ private:
+  Domain& domain_;
+  internal::ThreadRecord* const record_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Implementation details: the read-side fast path is inline.
+
+inline internal::ThreadRecord* Domain::Enter() {
+  internal::ThreadRecord* r = internal::tls_record;
+  if (ABSL_PREDICT_FALSE(r == nullptr)) r = internal::RegisterThisThread();
+  uint32_t& depth = r->nesting[slot_];
+  if (depth++ == 0) {
+    const uint64_t epoch = epoch_.load(std::memory_order_relaxed);
+    if (ABSL_PREDICT_TRUE(!internal::kThreadSanitizer && light_)) {
+      // Release orders the previous section before this store; the grace period's membarrier
+      // supplies the store->load order the compiler fence leaves to the hardware.
+      r->ctr[slot_].store(epoch, std::memory_order_release);
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+    } else {
+      r->ctr[slot_].exchange(epoch, std::memory_order_seq_cst);
+    }
+  } else if (internal::kDebugChecks && ABSL_PREDICT_FALSE(depth > kMaxNesting)) {
+    internal::Die(std::source_location::current(),
+                  "R5: read-side sections nested more than %u deep (unbalanced lock()?)",
+                  kMaxNesting);
+  }
+  return r;
+}
+
+inline void Domain::Exit(internal::ThreadRecord* r, const std::source_location& where) {
+  if (internal::kDebugChecks) {
+    if (ABSL_PREDICT_FALSE(r == nullptr || r->nesting[slot_] == 0)) {
+      internal::Die(where, "R5: bad unlock balance: unlock() without a matching lock() on this "
+                           "thread");
+    }
+    if (ABSL_PREDICT_FALSE(r != internal::tls_record)) {
+      internal::Die(where, "R5: bad unlock balance: read-side section ended on another thread "
+                           "than the one that entered it");
+    }
+  }
+  if (--r->nesting[slot_] == 0) {
+    if (ABSL_PREDICT_TRUE(!internal::kThreadSanitizer && light_)) {
+      std::atomic_signal_fence(std::memory_order_seq_cst);
+      r->ctr[slot_].store(0, std::memory_order_release);
+    } else {
+      r->ctr[slot_].exchange(0, std::memory_order_seq_cst);
+    }
+    if (ABSL_PREDICT_FALSE(waiters_.load(std::memory_order_relaxed))) WakeWaiters();
+  }
+}
+
+}  // namespace rcu
+
+#endif  // RCU_DOMAIN_H_

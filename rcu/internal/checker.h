@@ -1,0 +1,39 @@
+// Not part of the public API; include "rcu/domain.h".
+//
+// The debug checker's reporting half: every misuse the library detects at run time ends in
+// `Die()`, whose message starts with the rule id from README.md "Rules" (for example
+// "R3: Synchronize() called inside ...") and names the caller's source location.
+//
+// RCU_DEBUG_CHECKS selects the checks that cost something on a fast path (the read side's balance
+// and nesting checks, R1's dereference check, R2's owner check). It defaults to on unless NDEBUG
+// is defined, so `bazel test` (fastbuild) checks and `-c opt` compiles the checks to nothing.
+// Define RCU_DEBUG_CHECKS=1 or 0 to choose explicitly. Checks that guard against a deadlock or a
+// lost object on a slow path (R3, R4, R10) are on in every build: they cost nothing measurable.
+
+#ifndef RCU_INTERNAL_CHECKER_H_
+#define RCU_INTERNAL_CHECKER_H_
+
+#include <source_location>
+
+#include "absl/base/attributes.h"
+
+#ifndef RCU_DEBUG_CHECKS
+#ifdef NDEBUG
+#define RCU_DEBUG_CHECKS 0
+#else
+#define RCU_DEBUG_CHECKS 1
+#endif
+#endif
+
+namespace rcu::internal {
+
+inline constexpr bool kDebugChecks = RCU_DEBUG_CHECKS;
+
+// Prints "<rule message> (at file:line in function)" to stderr and aborts. `format` must start
+// with the rule id.
+[[noreturn]] void Die(const std::source_location& where, const char* format, ...)
+    ABSL_PRINTF_ATTRIBUTE(2, 3);
+
+}  // namespace rcu::internal
+
+#endif  // RCU_INTERNAL_CHECKER_H_

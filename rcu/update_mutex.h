@@ -1,0 +1,119 @@
+// -----------------------------------------------------------------------------
+// File: update_mutex.h
+// -----------------------------------------------------------------------------
+//
+// `rcu::UpdateMutex` is the lock that serializes the update side of an RCU-protected structure:
+// a plain mutex that also knows which thread holds it, so that an update-side access can be
+// checked (rule R2: `Published<T>::Protected(mu)` without holding `mu` aborts in debug builds).
+// It carries Clang thread-safety annotations, so `-Wthread-safety` proves at compile time that
+// annotated update paths hold it, and it has the standard `lock()` / `unlock()` / `try_lock()`
+// names, so `std::scoped_lock` and `std::condition_variable_any` work with it.
+//
+// Use it for the writers of RCU-protected data. Readers never take it: they use a
+// `rcu::ReadGuard` (domain.h) and never block.
+//
+// Update side:  a blocking, non-recursive mutex (std::mutex underneath, so ThreadSanitizer and
+//               Helgrind understand it).
+// Misuse:       R2 (see README "Rules"): `AssertHeld()` aborts with "R2:" when the calling
+//               thread does not hold the mutex. Locking it twice on one thread is undefined, as
+//               for std::mutex.
+//
+// Example:
+//   rcu::UpdateMutex mu;
+//   rcu::Published<Config> config ABSL_GUARDED_BY(mu);  // guarded for writers only
+//
+//   void Replace(std::unique_ptr<Config> next) {
+//     rcu::UpdateLock lock(mu);
+//     Config* old = config.Replace(next.release(), mu);
+//     ...retire `old` after a grace period...
+//   }
+
+#ifndef RCU_UPDATE_MUTEX_H_
+#define RCU_UPDATE_MUTEX_H_
+
+#include <atomic>
+#include <mutex>
+#include <source_location>
+
+#include "absl/base/thread_annotations.h"
+#include "rcu/internal/checker.h"
+
+namespace rcu {
+
+class ABSL_LOCKABLE UpdateMutex {
+ public:
+  constexpr UpdateMutex() noexcept = default;
+  UpdateMutex(const UpdateMutex&) = delete;
+  UpdateMutex& operator=(const UpdateMutex&) = delete;
+
+  // UpdateMutex::lock()
+  //
+  // Blocks until the calling thread holds the mutex.
+  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    mu_.lock();
+    owner_.store(Self(), std::memory_order_relaxed);
+  }
+
+  // UpdateMutex::try_lock()
+  //
+  // Takes the mutex if it is free; returns whether it did.
+  bool try_lock() ABSL_EXCLUSIVE_TRYLOCK_FUNCTION(true) {
+    if (!mu_.try_lock()) return false;
+    owner_.store(Self(), std::memory_order_relaxed);
+    return true;
+  }
+
+  // UpdateMutex::unlock()
+  //
+  // Requires: the calling thread holds the mutex.
+  void unlock() ABSL_UNLOCK_FUNCTION() {
+    owner_.store(nullptr, std::memory_order_relaxed);
+    mu_.unlock();
+  }
+
+  // UpdateMutex::HeldByCurrentThread()
+  //
+  // Whether the calling thread holds the mutex. Exact for the calling thread: only the owner
+  // writes its own identity.
+  bool HeldByCurrentThread() const {
+    return owner_.load(std::memory_order_relaxed) == Self();
+  }
+
+  // UpdateMutex::AssertHeld()
+  //
+  // Aborts with "R2:" unless the calling thread holds the mutex; tells the thread-safety
+  // analysis that it does. Checked only when RCU_DEBUG_CHECKS is on.
+  void AssertHeld(const std::source_location& where = std::source_location::current()) const
+      ABSL_ASSERT_EXCLUSIVE_LOCK() {
+    if (internal::kDebugChecks && !HeldByCurrentThread()) {
+      internal::Die(where, "R2: update-side access without holding the rcu::UpdateMutex %p",
+                    static_cast<const void*>(this));
+    }
+  }
+
+ private:
+  // A per-thread address is a cheap, never-reused-while-alive thread identity.
+  static const void* Self() {
+    static thread_local const char self = 0;
+    return &self;
+  }
+
+  std::mutex mu_;
+  std::atomic<const void*> owner_{nullptr};
+};
+
+// `rcu::UpdateLock` holds an UpdateMutex for its scope (annotated, unlike std::lock_guard).
+class ABSL_SCOPED_LOCKABLE UpdateLock {
+ public:
+  explicit UpdateLock(UpdateMutex& mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_.lock(); }
+  ~UpdateLock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
+  UpdateLock(const UpdateLock&) = delete;
+  UpdateLock& operator=(const UpdateLock&) = delete;
+
+ private:
+  UpdateMutex& mu_;
+};
+
+}  // namespace rcu
+
+#endif  // RCU_UPDATE_MUTEX_H_

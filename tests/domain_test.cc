@@ -1,0 +1,324 @@
+#include "rcu/domain.h"
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "rcu/published.h"
+
+namespace rcu {
+namespace internal {
+
+class DomainTestPeer {
+ public:
+  static uint64_t Epoch(const Domain& d) { return d.epoch_.load(std::memory_order_acquire); }
+};
+
+}  // namespace internal
+
+namespace {
+
+using internal::DomainTestPeer;
+using std::chrono::milliseconds;
+
+// Spins until `flag` is set, yielding.
+void AwaitFlag(const std::atomic<bool>& flag) {
+  while (!flag.load(std::memory_order_acquire)) std::this_thread::yield();
+}
+
+// Runs `fn` on a thread and reports when it has returned.
+class Background {
+ public:
+  template <typename Fn>
+  explicit Background(Fn fn)
+      : thread_([this, fn] {
+          fn();
+          done_.store(true, std::memory_order_release);
+        }) {}
+  ~Background() { thread_.join(); }
+  bool done() const { return done_.load(std::memory_order_acquire); }
+  void Join() { AwaitFlag(done_); }
+
+ private:
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+// A thread that enters a section of `domain` (nested `depth` times) and stays until released.
+class ParkedReader {
+ public:
+  explicit ParkedReader(Domain& domain, int depth = 1)
+      : thread_([this, &domain, depth] {
+          for (int i = 0; i < depth; ++i) domain.lock();
+          inside_.store(true, std::memory_order_release);
+          AwaitFlag(release_);
+          for (int i = 0; i < depth; ++i) domain.unlock();
+        }) {
+    AwaitFlag(inside_);
+  }
+  ~ParkedReader() {
+    Release();
+    thread_.join();
+  }
+  void Release() { release_.store(true, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> inside_{false};
+  std::atomic<bool> release_{false};
+  std::thread thread_;
+};
+
+TEST(DomainTest, ReadGuardNestsAndReportsSection) {
+  Domain domain;
+  EXPECT_FALSE(domain.InReadSection());
+  {
+    ReadGuard outer(domain);
+    EXPECT_TRUE(domain.InReadSection());
+    {
+      ReadGuard inner(domain);
+      EXPECT_TRUE(domain.InReadSection());
+    }
+    EXPECT_TRUE(domain.InReadSection());
+  }
+  EXPECT_FALSE(domain.InReadSection());
+}
+
+TEST(DomainTest, ScopedLockIsAReadSection) {
+  Domain domain;
+  {
+    std::scoped_lock lock(domain);
+    EXPECT_TRUE(domain.InReadSection());
+  }
+  EXPECT_FALSE(domain.InReadSection());
+}
+
+TEST(DomainTest, SynchronizeWithoutReadersReturns) {
+  Domain domain;
+  const uint64_t before = domain.GracePeriodsCompleted();
+  domain.Synchronize();
+  domain.SynchronizeExpedited();
+  EXPECT_EQ(domain.GracePeriodsCompleted(), before + 2);
+}
+
+class GracePeriodTest : public testing::TestWithParam<bool> {
+ protected:
+  void Sync(Domain& d) {
+    if (GetParam()) {
+      d.SynchronizeExpedited();
+    } else {
+      d.Synchronize();
+    }
+  }
+};
+
+TEST_P(GracePeriodTest, WaitsForPreexistingReader) {
+  Domain domain;
+  ParkedReader reader(domain);
+  Background sync([&] { Sync(domain); });
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(sync.done()) << "grace period ended while a reader was inside";
+  reader.Release();
+  sync.Join();
+}
+
+TEST_P(GracePeriodTest, WaitsForNestedReaderUntilOutermostExit) {
+  Domain domain;
+  std::atomic<bool> inner_left{false}, release{false};
+  std::thread reader([&] {
+    ReadGuard outer(domain);
+    {
+      ReadGuard inner(domain);
+    }
+    inner_left.store(true);
+    AwaitFlag(release);
+  });
+  AwaitFlag(inner_left);
+  Background sync([&] { Sync(domain); });
+  std::this_thread::sleep_for(milliseconds(50));
+  EXPECT_FALSE(sync.done()) << "grace period ended at an inner section's exit";
+  release.store(true);
+  sync.Join();
+  reader.join();
+}
+
+TEST_P(GracePeriodTest, DoesNotWaitForReaderThatBeganLater) {
+  Domain domain;
+  ParkedReader early(domain);
+  const uint64_t epoch = DomainTestPeer::Epoch(domain);
+  Background sync([&] { Sync(domain); });
+  // The grace period has begun once the epoch moved; a reader entering now is not waited for.
+  while (DomainTestPeer::Epoch(domain) == epoch) std::this_thread::yield();
+  ParkedReader late(domain);
+  early.Release();
+  sync.Join();  // Would hang if the grace period waited for `late`.
+}
+
+TEST_P(GracePeriodTest, EndsUnderContinuousShortReaders) {
+  Domain domain;
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      ReadGuard guard(domain);
+    }
+  });
+  for (int i = 0; i < 200; ++i) Sync(domain);
+  stop.store(true);
+  reader.join();
+}
+
+TEST_P(GracePeriodTest, DomainsAreIndependent) {
+  Domain a, b;
+  ParkedReader reader(a);
+  Sync(b);  // Would hang if b waited for a's reader.
+  Background sync_a([&] { Sync(a); });
+  std::this_thread::sleep_for(milliseconds(20));
+  EXPECT_FALSE(sync_a.done());
+  reader.Release();
+  sync_a.Join();
+}
+
+INSTANTIATE_TEST_SUITE_P(Flavors, GracePeriodTest, testing::Bool(),
+                         [](const testing::TestParamInfo<bool>& info) {
+                           return info.param ? "Expedited" : "Normal";
+                         });
+
+TEST(DomainTest, ConcurrentSynchronizeCallersShareGracePeriods) {
+  Domain domain;
+  ParkedReader reader(domain);
+  const uint64_t before = domain.GracePeriodsCompleted();
+  std::vector<std::unique_ptr<Background>> callers;
+  for (int i = 0; i < 8; ++i) {
+    callers.push_back(std::make_unique<Background>([&] { domain.Synchronize(); }));
+  }
+  std::this_thread::sleep_for(milliseconds(50));
+  reader.Release();
+  for (auto& c : callers) c->Join();
+  // One grace period for the caller that got in first, at most one more for all the others.
+  EXPECT_LE(domain.GracePeriodsCompleted() - before, 2u);
+}
+
+TEST(DomainTest, CookieIncompleteWhileOlderReaderInside) {
+  Domain domain;
+  ParkedReader reader(domain);
+  const GracePeriodCookie cookie = domain.GetState();
+  EXPECT_FALSE(domain.PollState(cookie));
+  Background sync([&] { domain.Synchronize(); });
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_FALSE(domain.PollState(cookie)) << "cookie complete while an older reader is inside";
+    std::this_thread::sleep_for(milliseconds(2));
+  }
+  reader.Release();
+  sync.Join();
+  EXPECT_TRUE(domain.PollState(cookie));
+}
+
+TEST(DomainTest, CookieCompleteAfterFullSynchronize) {
+  Domain domain;
+  const GracePeriodCookie cookie = domain.GetState();
+  EXPECT_FALSE(domain.PollState(cookie));
+  domain.Synchronize();
+  EXPECT_TRUE(domain.PollState(cookie));
+  domain.CondSynchronize(cookie);  // Already complete: returns at once.
+  const GracePeriodCookie second = domain.GetState();
+  domain.CondSynchronize(second);
+  EXPECT_TRUE(domain.PollState(second));
+  EXPECT_TRUE(domain.PollState(GracePeriodCookie()));
+}
+
+TEST(DomainTest, ThreadsThatExitedNeverStallGracePeriods) {
+  Domain domain;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 100; ++i) {
+    threads.emplace_back([&] { ReadGuard guard(domain); });
+  }
+  for (auto& t : threads) t.join();
+  domain.Synchronize();
+  domain.SynchronizeExpedited();
+}
+
+TEST(DomainTest, ThreadExitingInsideSectionIsReportedAndEnded) {
+  Domain domain;
+  testing::internal::CaptureStderr();
+  std::thread([&] { domain.lock(); }).join();  // R6: never unlocks.
+  const std::string report = testing::internal::GetCapturedStderr();
+  EXPECT_NE(report.find("R6:"), std::string::npos) << report;
+  domain.Synchronize();  // The exited thread's section was ended for it.
+}
+
+TEST(DomainTest, DefaultDomainIsShared) {
+  EXPECT_EQ(&Domain::Default(), &Domain::Default());
+  ReadGuard guard;
+  EXPECT_EQ(&guard.domain(), &Domain::Default());
+  EXPECT_TRUE(Domain::Default().InReadSection());
+}
+
+TEST(DomainTest, ChildOfForkCanSynchronize) {
+  Domain domain;
+  ParkedReader reader(domain);  // Inside a section when fork() copies the registry.
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    domain.Synchronize();  // Would hang waiting for the parent's reader thread.
+    {
+      ReadGuard guard(domain);
+    }
+    domain.SynchronizeExpedited();
+    _exit(0);
+  }
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+struct Node {
+  static constexpr uint64_t kAlive = 0xA11FE;
+  static constexpr uint64_t kDead = 0xDEAD;
+  std::atomic<uint64_t> canary{kAlive};
+};
+
+// Readers check a canary in objects that the updater replaces and frees after a grace period; a
+// grace period that ended early shows as a dead canary (or as a use-after-free under ASan).
+TEST(DomainTest, NoReaderSeesAFreedObject) {
+  Domain domain;
+  Published<Node> current(new Node);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> bad{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        ReadGuard guard(domain);
+        Node* n = current.Read(guard);
+        for (int i = 0; i < 50; ++i) {
+          if (n->canary.load(std::memory_order_relaxed) != Node::kAlive) bad.fetch_add(1);
+        }
+        reads.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  while (reads.load() < 100) std::this_thread::yield();
+  for (int i = 0; i < 2000; ++i) {
+    Node* old = current.Exchange(new Node);
+    if (i % 2 == 0) {
+      domain.Synchronize();
+    } else {
+      domain.SynchronizeExpedited();
+    }
+    old->canary.store(Node::kDead, std::memory_order_relaxed);
+    delete old;
+  }
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  delete current.Exchange(nullptr);
+  EXPECT_EQ(bad.load(), 0u);
+  EXPECT_GT(reads.load(), 0u);
+}
+
+}  // namespace
+}  // namespace rcu

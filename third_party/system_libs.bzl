@@ -1,0 +1,80 @@
+"""Maps Debian's system packages to the canonical external repositories upstream uses.
+
+`system_library(name, targets, package)` creates a repository whose BUILD files expose one
+`cc_library` per label in `targets`, so that our BUILD files use upstream's labels
+(`@com_google_absl//absl/synchronization`) whether the repository holds the real sources (a consumer
+using `http_archive`) or this glue over the system packages. Headers come from the compiler's
+system include path (`/usr/include`); link flags come from `pkg-config` at fetch time.
+"""
+
+def _system_library_impl(ctx):
+    packages = {}
+    for label, modules in ctx.attr.targets.items():
+        package, _, target = label.rpartition(":")
+        words = modules.split(" ") if modules else []
+        libs = [w for w in words if w.startswith("-")]
+        pc = [w for w in words if not w.startswith("-")]
+        if pc:
+            result = ctx.execute(["pkg-config", "--libs"] + pc)
+            if result.return_code != 0:
+                fail("%s: pkg-config %s failed (%s). Install the Debian package %s; ./bazelw does it for you." %
+                     (ctx.name, " ".join(pc), result.stderr.strip(), ctx.attr.package))
+            libs = libs + result.stdout.strip().split(" ")
+        packages.setdefault(package, []).append((target, libs))
+    for package, targets in packages.items():
+        rules = ['package(default_visibility = ["//visibility:public"])', ""]
+        for target, libs in targets:
+            rules.append("cc_library(name = %r, linkopts = %r)" % (target, libs))
+        ctx.file((package + "/BUILD") if package else "BUILD", "\n".join(rules) + "\n")
+    if "" not in packages:
+        ctx.file("BUILD", "")
+
+system_library = repository_rule(
+    implementation = _system_library_impl,
+    attrs = {
+        "targets": attr.string_dict(doc = "label inside the repository -> space-separated pkg-config modules and raw -l flags"),
+        "package": attr.string(doc = "the Debian package that provides the library, for error messages"),
+    },
+    local = True,
+)
+
+_ABSL = {
+    "absl/base:core_headers": "",
+    "absl/base:base": "absl_base",
+    "absl/cleanup:cleanup": "",
+    "absl/container:flat_hash_map": "absl_flat_hash_map absl_raw_hash_set absl_hash",
+    "absl/container:flat_hash_set": "absl_flat_hash_set absl_raw_hash_set absl_hash",
+    "absl/flags:flag": "absl_flags",
+    "absl/flags:parse": "absl_flags_parse",
+    "absl/functional:any_invocable": "",
+    "absl/functional:function_ref": "",
+    "absl/hash:hash": "absl_hash",
+    "absl/random:random": "absl_random_random",
+    "absl/strings:strings": "absl_strings",
+    "absl/strings:str_format": "absl_str_format_internal",
+    "absl/synchronization:synchronization": "absl_synchronization",
+    "absl/time:time": "absl_time",
+}
+
+_GTEST = {
+    ":gtest": "gtest gmock",
+    ":gtest_main": "gtest_main gmock gtest",
+}
+
+_BENCHMARK = {
+    ":benchmark": "benchmark",
+    ":benchmark_main": "-lbenchmark_main benchmark",
+}
+
+_LIBURCU = {
+    ":memb": "liburcu-memb",
+    ":qsbr": "liburcu-qsbr",
+    ":cds": "liburcu-cds liburcu-memb",
+}
+
+def rcu_system_deps():
+    """Declares the system-package repositories this workspace builds against (offline)."""
+    system_library(name = "com_google_absl", targets = _ABSL, package = "libabsl-dev")
+    system_library(name = "com_google_googletest", targets = _GTEST, package = "libgtest-dev libgmock-dev")
+    system_library(name = "com_github_google_benchmark", targets = _BENCHMARK, package = "libbenchmark-dev")
+    system_library(name = "liburcu", targets = _LIBURCU, package = "liburcu-dev")
