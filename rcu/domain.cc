@@ -16,7 +16,9 @@ constexpr int kYieldIterations = 20;
 }  // namespace
 
 Domain::Domain()
-    : slot_(internal::AcquireDomainSlot()), light_(internal::LightReadersEnabled()) {}
+    : exit_flags_(internal::LightReadersEnabled() ? 0 : kFallbackReaders),
+      slot_(internal::AcquireDomainSlot()),
+      light_(internal::LightReadersEnabled()) {}
 
 Domain::~Domain() {
   for (const internal::ThreadRecord* r = internal::RegistryHead(); r != nullptr; r = r->next) {
@@ -29,11 +31,6 @@ Domain::~Domain() {
     }
   }
   internal::ReleaseDomainSlot(slot_);
-}
-
-Domain& Domain::Default() {
-  static Domain* const domain = new Domain();
-  return *domain;
 }
 
 void Domain::Synchronize(const std::source_location& where) {
@@ -50,9 +47,10 @@ void Domain::CondSynchronize(GracePeriodCookie cookie, const std::source_locatio
 }
 
 GracePeriodCookie Domain::GetState() const {
-  // Orders the caller's earlier stores (the unpublish) before the snapshot of gp_seq_.
-  std::atomic_thread_fence(std::memory_order_seq_cst);
-  const uint64_t seq = gp_seq_.load(std::memory_order_acquire);
+  // A seq_cst read-modify-write (a locked instruction, far cheaper than a fence) orders the
+  // caller's earlier stores (the unpublish) before the snapshot and synchronizes with the
+  // grace period that starts next.
+  const uint64_t seq = gp_seq_.fetch_add(0, std::memory_order_seq_cst);
   // Idle (even): the next grace period will do. In progress (odd): it may have begun before the
   // caller's stores, so the one after it.
   return GracePeriodCookie((seq + 3) & ~uint64_t{1});
@@ -79,8 +77,9 @@ void Domain::WaitForGracePeriod(bool expedited, const std::source_location& wher
 
 void Domain::RunGracePeriod(bool expedited) {
   const uint64_t seq = gp_seq_.load(std::memory_order_relaxed);
-  gp_seq_.store(seq + 1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // Marks the grace period started, and (as a full barrier) orders that before the scan below,
+  // so a GetState() that saw it idle is covered by this grace period.
+  gp_seq_.exchange(seq + 1, std::memory_order_seq_cst);
   // The caller itself is outside every section (R3), so with no other registered thread there is
   // nobody to wait for, and no reader whose stores the heavy fence would need to order.
   if (internal::OtherThreadsRegistered()) {
@@ -94,7 +93,10 @@ void Domain::RunGracePeriod(bool expedited) {
          r = r->next) {
       WaitForReader(*r, target, expedited, announced);
     }
-    if (announced) waiters_.store(false, std::memory_order_relaxed);
+    if (announced) {
+      exit_flags_.store(exit_flags_.load(std::memory_order_relaxed) & ~kWaiters,
+                        std::memory_order_relaxed);
+    }
   }
   gp_seq_.store(seq + 2, std::memory_order_release);
 }
@@ -118,9 +120,10 @@ void Domain::WaitForReader(const internal::ThreadRecord& r, uint64_t target, boo
   }
   std::atomic<uint32_t>& word = internal::SlotWakeWord(slot_);
   if (!announced) {
-    // Readers load waiters_ after clearing their ctr; the heavy fence makes sure that either we
-    // see the cleared ctr below or the reader sees waiters_ and wakes us.
-    waiters_.store(true, std::memory_order_relaxed);
+    // Readers load exit_flags_ after clearing their ctr; the heavy fence makes sure that either
+    // we see the cleared ctr below or the reader sees kWaiters and wakes us.
+    exit_flags_.store(exit_flags_.load(std::memory_order_relaxed) | kWaiters,
+                      std::memory_order_relaxed);
     internal::HeavyFence();
     announced = true;
   }
@@ -131,6 +134,13 @@ void Domain::WaitForReader(const internal::ThreadRecord& r, uint64_t target, boo
   }
 }
 
-void Domain::WakeWaiters() { internal::WakeSlot(slot_); }
+void Domain::ExitSlowPath() {
+  if (!light_) {
+    // A fallback reader's store->load order (its ctr store, then exit_flags_), which the
+    // grace period's plain fence pairs with.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+  if (exit_flags_.load(std::memory_order_relaxed) & kWaiters) internal::WakeSlot(slot_);
+}
 
 }  // namespace rcu

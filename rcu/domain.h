@@ -16,7 +16,8 @@
 // 64 domains may be alive at once.
 //
 // Read side:    `rcu::ReadGuard guard(domain);` (or `domain.lock()` / `domain.unlock()`, so
-//               `std::scoped_lock<rcu::Domain>` works). Sections nest, never block, never fail,
+//               `std::scoped_lock<rcu::Domain>` works). Sections nest (strictly: an inner
+//               section ends before its outer one), never block, never fail,
 //               and need no registration call: a thread registers on its first section and is
 //               unregistered when it exits. Pointers loaded inside a section stay valid until the
 //               outermost section of that domain ends.
@@ -107,16 +108,29 @@ class Domain {
   //
   // The process-wide domain. Never destroyed; safe to use from static destructors and
   // thread_local destructors.
-  static Domain& Default();
+  static Domain& Default() {
+    static Domain* const domain = new Domain();
+    return *domain;
+  }
 
   // Domain::lock()
   // Domain::unlock()
   //
   // Enter and leave a read-side section; prefer `ReadGuard`. Nestable; wait-free.
   // Requires (unlock): the calling thread is inside a section of this domain (R5).
-  void lock() { Enter(); }
+  void lock() {
+    internal::ThreadRecord* r = Record();
+    const bool outermost = Begin(r) != nullptr;
+    if (r->lock_depth[slot_]++ == 0) r->lock_owns[slot_] = outermost;
+  }
   void unlock(const std::source_location& where = std::source_location::current()) {
-    Exit(internal::tls_record, where);
+    internal::ThreadRecord* r = internal::tls_record;
+    if (internal::kDebugChecks && (r == nullptr || r->lock_depth[slot_] == 0)) {
+      internal::Die(where, "R5: bad unlock balance: Domain::unlock() without a matching lock() "
+                           "on this thread");
+    }
+    const bool outermost = --r->lock_depth[slot_] == 0 && r->lock_owns[slot_];
+    End(r, outermost ? &r->ctr[slot_] : nullptr, where);
   }
 
   // Domain::InReadSection()
@@ -124,7 +138,7 @@ class Domain {
   // Whether the calling thread is inside a read-side section of this domain.
   bool InReadSection() const {
     const internal::ThreadRecord* r = internal::tls_record;
-    return r != nullptr && r->nesting[slot_] != 0;
+    return r != nullptr && r->ctr[slot_].load(std::memory_order_relaxed) != 0;
   }
 
   // Domain::Synchronize()
@@ -174,23 +188,31 @@ class Domain {
 
   static constexpr uint32_t kMaxNesting = 1u << 20;
 
-  internal::ThreadRecord* Enter();
-  void Exit(internal::ThreadRecord* r, const std::source_location& where);
+  static internal::ThreadRecord* Record();
+  // Begins a section on `r`. Returns the reader counter to clear at the end when this is the
+  // outermost section, else null; End() takes what Begin() returned.
+  std::atomic<uint64_t>* Begin(internal::ThreadRecord* r);
+  void End(internal::ThreadRecord* r, std::atomic<uint64_t>* outermost,
+           const std::source_location& where);
   void WaitForGracePeriod(bool expedited, const std::source_location& where,
                           const char* operation);
   void RunGracePeriod(bool expedited) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gp_mu_);
   void WaitForReader(const internal::ThreadRecord& r, uint64_t target, bool expedited,
                      bool& announced);
-  void WakeWaiters();
+  void ExitSlowPath();
+
+  // exit_flags_ bits: readers leaving their outermost section take ExitSlowPath() when any is set.
+  static constexpr uint8_t kFallbackReaders = 1;  // no membarrier: readers fence themselves
+  static constexpr uint8_t kWaiters = 2;          // a grace period sleeps until a reader leaves
 
   // Read by every reader, written once per grace period: kept on one line of its own.
   alignas(64) std::atomic<uint64_t> epoch_{1};
-  std::atomic<bool> waiters_{false};  // a grace period sleeps; readers leaving must wake it
+  std::atomic<uint8_t> exit_flags_;  // written only by the grace period holding gp_mu_
   const int slot_;
   const bool light_;
 
   // Grace-period state: even = idle, odd = a grace period in progress.
-  alignas(64) std::atomic<uint64_t> gp_seq_{0};
+  alignas(64) mutable std::atomic<uint64_t> gp_seq_{0};
   UpdateMutex gp_mu_;
 };
 
@@ -200,8 +222,8 @@ class Domain {
 class ReadGuard {
  public:
   [[nodiscard]] explicit ReadGuard(Domain& domain = Domain::Default())
-      : domain_(domain), record_(domain.Enter()) {}
-  ~ReadGuard() { domain_.Exit(record_, std::source_location::current()); }
+      : domain_(domain), record_(Domain::Record()), outermost_(domain.Begin(record_)) {}
+  ~ReadGuard() { domain_.End(record_, outermost_, std::source_location::current()); }
 
   ReadGuard(const ReadGuard&) = delete;
   ReadGuard& operator=(const ReadGuard&) = delete;
@@ -214,53 +236,65 @@ class ReadGuard {
  private:
   Domain& domain_;
   internal::ThreadRecord* const record_;
+  std::atomic<uint64_t>* const outermost_;
 };
 
 // ---------------------------------------------------------------------------------------------
 // Implementation details: the read-side fast path is inline.
 
-inline internal::ThreadRecord* Domain::Enter() {
+inline internal::ThreadRecord* Domain::Record() {
   internal::ThreadRecord* r = internal::tls_record;
   if (ABSL_PREDICT_FALSE(r == nullptr)) r = internal::RegisterThisThread();
-  uint32_t& depth = r->nesting[slot_];
-  if (depth++ == 0) {
-    const uint64_t epoch = epoch_.load(std::memory_order_relaxed);
-    if (ABSL_PREDICT_TRUE(!internal::kThreadSanitizer && light_)) {
-      // Release orders the previous section before this store; the grace period's membarrier
-      // supplies the store->load order the compiler fence leaves to the hardware.
-      r->ctr[slot_].store(epoch, std::memory_order_release);
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-    } else {
-      r->ctr[slot_].exchange(epoch, std::memory_order_seq_cst);
-    }
-  } else if (internal::kDebugChecks && ABSL_PREDICT_FALSE(depth > kMaxNesting)) {
+  return r;
+}
+
+inline std::atomic<uint64_t>* Domain::Begin(internal::ThreadRecord* r) {
+  if (internal::kDebugChecks && ABSL_PREDICT_FALSE(++r->debug_depth[slot_] > kMaxNesting)) {
     internal::Die(std::source_location::current(),
                   "R5: read-side sections nested more than %u deep (unbalanced lock()?)",
                   kMaxNesting);
   }
-  return r;
+  // Read the const members before the compiler fence, which would force them to be reloaded.
+  std::atomic<uint64_t>& ctr = r->ctr[slot_];
+  const bool light = !internal::kThreadSanitizer && light_;
+  if (ctr.load(std::memory_order_relaxed) != 0) return nullptr;  // nested: nothing to publish
+  const uint64_t epoch = epoch_.load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_TRUE(light)) {
+    // Release orders the previous section before this store; the grace period's membarrier
+    // supplies the store->load order that the compiler fence leaves to the hardware.
+    ctr.store(epoch, std::memory_order_release);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+  } else {
+    ctr.exchange(epoch, std::memory_order_seq_cst);
+  }
+  return &ctr;
 }
 
-inline void Domain::Exit(internal::ThreadRecord* r, const std::source_location& where) {
+inline void Domain::End(internal::ThreadRecord* r, std::atomic<uint64_t>* outermost,
+                        const std::source_location& where) {
   if (internal::kDebugChecks) {
-    if (ABSL_PREDICT_FALSE(r == nullptr || r->nesting[slot_] == 0)) {
-      internal::Die(where, "R5: bad unlock balance: unlock() without a matching lock() on this "
-                           "thread");
-    }
     if (ABSL_PREDICT_FALSE(r != internal::tls_record)) {
       internal::Die(where, "R5: bad unlock balance: read-side section ended on another thread "
                            "than the one that entered it");
     }
-  }
-  if (--r->nesting[slot_] == 0) {
-    if (ABSL_PREDICT_TRUE(!internal::kThreadSanitizer && light_)) {
-      std::atomic_signal_fence(std::memory_order_seq_cst);
-      r->ctr[slot_].store(0, std::memory_order_release);
-    } else {
-      r->ctr[slot_].exchange(0, std::memory_order_seq_cst);
+    if (ABSL_PREDICT_FALSE(r->debug_depth[slot_] == 0)) {
+      internal::Die(where, "R5: bad unlock balance: section ended twice");
     }
-    if (ABSL_PREDICT_FALSE(waiters_.load(std::memory_order_relaxed))) WakeWaiters();
+    if (ABSL_PREDICT_FALSE(--r->debug_depth[slot_] != 0 && outermost != nullptr)) {
+      internal::Die(where, "R5: bad unlock balance: the outermost read-side section ended while "
+                           "a section nested in it is still open");
+    }
   }
+  if (outermost == nullptr) return;
+  if (internal::kThreadSanitizer) {
+    outermost->exchange(0, std::memory_order_seq_cst);
+  } else {
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    outermost->store(0, std::memory_order_release);
+  }
+  // One flag covers both rare cases: fallback readers (who need a fence here) and a sleeping
+  // grace period (which needs a wake).
+  if (ABSL_PREDICT_FALSE(exit_flags_.load(std::memory_order_relaxed) != 0)) ExitSlowPath();
 }
 
 }  // namespace rcu

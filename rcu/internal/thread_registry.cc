@@ -28,14 +28,16 @@ std::bitset<kMaxDomains> g_slots_used;  // guarded by g_slots_mu
 
 void EndSectionsOf(ThreadRecord* r, bool report) {
   for (int slot = 0; slot < kMaxDomains; ++slot) {
-    if (r->nesting[slot] == 0) continue;
+    r->lock_depth[slot] = 0;
+    r->lock_owns[slot] = false;
+    r->debug_depth[slot] = 0;
+    if (r->ctr[slot].load(std::memory_order_relaxed) == 0) continue;
     if (report) {
       std::fprintf(stderr,
-                   "R6: thread %d exited inside %u nested read-side section(s) of domain slot %d;"
-                   " the sections were ended for it\n",
-                   r->tid.load(std::memory_order_relaxed), r->nesting[slot], slot);
+                   "R6: thread %d exited inside a read-side section of domain slot %d; the "
+                   "section was ended for it\n",
+                   r->tid.load(std::memory_order_relaxed), slot);
     }
-    r->nesting[slot] = 0;
     r->ctr[slot].store(0, std::memory_order_seq_cst);
     WakeSlot(slot);
   }

@@ -26,10 +26,13 @@ inline constexpr int kMaxDomains = 64;
 struct alignas(64) ThreadRecord {
   // ctr[slot] is 0 while this thread is outside every section of the domain in `slot`, and the
   // domain's epoch read at the outermost entry while inside. Written only by the owning thread,
-  // read by grace periods.
+  // read by grace periods. Nesting needs no counter on the fast path: the entry that found ctr at
+  // 0 is the outermost one and is the one that clears it (ReadGuard remembers which it was).
   std::atomic<uint64_t> ctr[kMaxDomains] = {};
-  // Nesting depth per domain; touched only by the owning thread (and by fork/exit cleanup).
-  uint32_t nesting[kMaxDomains] = {};
+  // Owner-only bookkeeping (and fork/exit cleanup):
+  uint32_t lock_depth[kMaxDomains] = {};  // Domain::lock() nesting
+  bool lock_owns[kMaxDomains] = {};       // the outermost lock() began the outermost section
+  uint32_t debug_depth[kMaxDomains] = {};  // every section; maintained when RCU_DEBUG_CHECKS
   std::atomic<bool> in_use{false};
   std::atomic<int> tid{0};
   ThreadRecord* next = nullptr;  // immutable once the record is published
