@@ -2,6 +2,10 @@
 
 #include <sched.h>
 
+#include <chrono>
+#include <cstdlib>
+
+#include "rcu/internal/reclaimer.h"
 #include "rcu/internal/sys.h"
 
 namespace rcu {
@@ -15,10 +19,22 @@ constexpr int kYieldIterations = 20;
 
 }  // namespace
 
-Domain::Domain()
+Domain::Domain(const DomainOptions& options)
     : exit_flags_(internal::LightReadersEnabled() ? 0 : kFallbackReaders),
       slot_(internal::AcquireDomainSlot()),
-      light_(internal::LightReadersEnabled()) {}
+      light_(internal::LightReadersEnabled()),
+      reclaimer_(std::make_unique<internal::Reclaimer>(*this, slot_, options.callback_threads,
+                                                       options.max_pending_callbacks)) {}
+
+Domain* Domain::CreateDefault() {
+  Domain* domain = new Domain();
+  std::atexit([] {
+    Domain& d = Default();
+    // A thread exiting from inside a section or a callback cannot wait; its callbacks stay queued.
+    if (!d.InReadSection() && internal::tls_invoking_callbacks == nullptr) d.Barrier();
+  });
+  return domain;
+}
 
 Domain::~Domain() {
   for (const internal::ThreadRecord* r = internal::RegistryHead(); r != nullptr; r = r->next) {
@@ -30,6 +46,7 @@ Domain::~Domain() {
                     r->tid.load(std::memory_order_relaxed));
     }
   }
+  reclaimer_->DrainAndStop();  // runs every queued callback
   internal::ReleaseDomainSlot(slot_);
 }
 
@@ -60,14 +77,25 @@ bool Domain::PollState(GracePeriodCookie cookie) const {
   return gp_seq_.load(std::memory_order_acquire) >= cookie.seq_;
 }
 
-void Domain::WaitForGracePeriod(bool expedited, const std::source_location& where,
-                                const char* operation) {
+void Domain::CheckMayBlock(const std::source_location& where, const char* operation,
+                           const char* rule) {
   if (InReadSection()) {
     internal::Die(where,
-                  "R3: %s called inside a read-side critical section of the same domain "
+                  "%s: %s called inside a read-side critical section of the same domain "
                   "(it would wait for itself)",
+                  rule, operation);
+  }
+  if (internal::tls_invoking_callbacks != nullptr) {
+    internal::Die(where,
+                  "R8: %s called from an RCU callback (callbacks run on the domain's callback "
+                  "threads and must not wait for grace periods or barriers)",
                   operation);
   }
+}
+
+void Domain::WaitForGracePeriod(bool expedited, const std::source_location& where,
+                                const char* operation) {
+  CheckMayBlock(where, operation, "R3");
   const GracePeriodCookie cookie = GetState();
   UpdateLock lock(gp_mu_);
   // Another caller's grace period, run while we waited for the lock, may already cover us.
@@ -85,6 +113,7 @@ void Domain::RunGracePeriod(bool expedited) {
   if (internal::OtherThreadsRegistered()) {
     // After this fence every reader either is visibly inside a section (its ctr is stored) or will
     // see everything written before the grace period began.
+    const auto start = std::chrono::steady_clock::now();
     internal::HeavyFence();
     const uint64_t target = epoch_.load(std::memory_order_relaxed) + 1;
     epoch_.store(target, std::memory_order_relaxed);
@@ -96,6 +125,15 @@ void Domain::RunGracePeriod(bool expedited) {
     if (announced) {
       exit_flags_.store(exit_flags_.load(std::memory_order_relaxed) & ~kWaiters,
                         std::memory_order_relaxed);
+    }
+    const uint64_t ns = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                             start)
+            .count());
+    gp_waited_.fetch_add(1, std::memory_order_relaxed);
+    gp_wait_ns_total_.fetch_add(ns, std::memory_order_relaxed);
+    if (ns > gp_wait_ns_max_.load(std::memory_order_relaxed)) {
+      gp_wait_ns_max_.store(ns, std::memory_order_relaxed);  // only the holder of gp_mu_ writes
     }
   }
   gp_seq_.store(seq + 2, std::memory_order_release);
@@ -132,6 +170,43 @@ void Domain::WaitForReader(const internal::ThreadRecord& r, uint64_t target, boo
     if (!blocks()) return;
     internal::FutexWait(&word, generation, /*timeout_ns=*/0);
   }
+}
+
+void Domain::Barrier(const std::source_location& where) {
+  CheckMayBlock(where, "Barrier()", "R4");
+  reclaimer_->Barrier();
+}
+
+DomainStats Domain::Stats() const {
+  DomainStats stats;
+  stats.grace_periods = GracePeriodsCompleted();
+  stats.grace_periods_waited = gp_waited_.load(std::memory_order_relaxed);
+  if (stats.grace_periods_waited != 0) {
+    stats.mean_grace_period_us = gp_wait_ns_total_.load(std::memory_order_relaxed) / 1e3 /
+                                 static_cast<double>(stats.grace_periods_waited);
+  }
+  stats.max_grace_period_us = gp_wait_ns_max_.load(std::memory_order_relaxed) / 1e3;
+  reclaimer_->FillStats(stats);
+  return stats;
+}
+
+void Domain::QueuedSlowPath(uint64_t queued, bool first) { reclaimer_->OnQueued(queued, first); }
+
+void Domain::RetireSlowPath(internal::ThreadRecord* r, void* p, void (*deleter)(void*),
+                            size_t bytes) {
+  // This thread's block is full (or was taken by a callback thread): start a new one.
+  auto* fresh = new internal::RetireBlock;
+  fresh->entries[0] = {p, deleter};
+  fresh->bytes = bytes;
+  fresh->count.store(1, std::memory_order_relaxed);
+  std::atomic<internal::RetireBlock*>& current = r->block[slot_];
+  internal::RetireBlock* full = current.load(std::memory_order_relaxed);
+  if (full != nullptr && current.compare_exchange_strong(full, fresh, std::memory_order_acq_rel)) {
+    reclaimer_->PushFullBlock(full);
+  } else {
+    current.store(fresh, std::memory_order_release);  // a callback thread took the full block
+  }
+  Queued(r, bytes, /*first=*/true);
 }
 
 void Domain::ExitSlowPath() {

@@ -62,11 +62,15 @@
 #define RCU_DOMAIN_H_
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <source_location>
 
 #include "absl/base/optimization.h"
+#include "rcu/callback.h"
 #include "rcu/internal/checker.h"
+#include "rcu/internal/retire_block.h"
 #include "rcu/internal/sys.h"
 #include "rcu/internal/thread_registry.h"
 #include "rcu/update_mutex.h"
@@ -74,7 +78,34 @@
 namespace rcu {
 namespace internal {
 class DomainTestPeer;
+class Reclaimer;
 }  // namespace internal
+
+struct DomainOptions {
+  // Threads that run this domain's callbacks, started when the first callback is queued. One is
+  // enough for most programs: a batch of callbacks shares one grace period.
+  int callback_threads = 1;
+  // Back-pressure bound on callbacks queued but not yet run (R12). Past half of it, grace periods
+  // are expedited; past it, a thread that queues more sleeps until the callback threads have
+  // brought the count back to half. Exact for one queueing thread; each further concurrently
+  // queueing thread may overshoot it by up to 256.
+  uint64_t max_pending_callbacks = uint64_t{1} << 18;
+};
+
+// Counters a user can read at any time (Domain::Stats()); cheap enough to leave on.
+struct DomainStats {
+  uint64_t grace_periods = 0;             // completed
+  uint64_t grace_periods_waited = 0;      // of those, how many had other reader threads to scan
+  double mean_grace_period_us = 0;        // latency of the grace periods that waited
+  double max_grace_period_us = 0;
+  uint64_t callbacks_queued = 0;          // Call() and Retire() since the domain was created
+  uint64_t callbacks_invoked = 0;
+  uint64_t callbacks_pending = 0;         // queued - invoked
+  uint64_t pending_bytes = 0;             // sizeof(T) of objects Retire()d and not yet deleted
+  uint64_t peak_pending = 0;              // highest callbacks_pending seen by a callback thread
+  uint64_t callback_batches = 0;          // batches collected (each waited for one grace period)
+  uint64_t throttled = 0;                 // times a queueing thread was made to wait (R12)
+};
 
 // A grace-period cookie from `Domain::GetState()`: it stands for "a full grace period after the
 // moment the cookie was taken". Cheap to copy; compare only through `Domain::PollState()`.
@@ -93,12 +124,14 @@ class Domain {
   // Domain::Domain()
   //
   // A new, independent domain. Aborts if 64 domains are already alive.
-  Domain();
+  explicit Domain(const DomainOptions& options = DomainOptions());
 
   // Domain::~Domain()
   //
+  // Runs every callback still queued, exactly once (callbacks they queue included), then stops
+  // the callback threads.
   // Requires: no thread is inside a read-side section of this domain (R10, checked in every
-  // build) and no thread is using the domain concurrently.
+  // build) and no other thread uses the domain any more.
   ~Domain();
 
   Domain(const Domain&) = delete;
@@ -107,9 +140,11 @@ class Domain {
   // Domain::Default()
   //
   // The process-wide domain. Never destroyed; safe to use from static destructors and
-  // thread_local destructors.
+  // thread_local destructors. At exit() it runs Barrier(), so callbacks queued before exit run
+  // (objects are freed and leak checkers stay quiet); a thread still inside a read-side section
+  // at exit() would make that wait, so join reader threads before exiting.
   static Domain& Default() {
-    static Domain* const domain = new Domain();
+    static Domain* const domain = CreateDefault();
     return *domain;
   }
 
@@ -175,6 +210,42 @@ class Domain {
   void CondSynchronize(GracePeriodCookie cookie,
                        const std::source_location& where = std::source_location::current());
 
+  // Domain::Call()
+  //
+  // Queues `func(head)` to run on a callback thread after a grace period (the kernel's
+  // call_rcu()). Never allocates and never blocks, except for back-pressure (R12). Callbacks run
+  // in batches, in queueing order per queueing thread; a callback may queue more callbacks.
+  // Requires: `head` is not queued already (R7); `func` does not throw and does not wait for a
+  // grace period or a barrier (R8).
+  void Call(CallbackHead* head, void (*func)(CallbackHead*),
+            const std::source_location& where = std::source_location::current());
+
+  // Domain::Retire()
+  //
+  // Deletes `p` with `Deleter` after a grace period (the kernel's kfree_rcu()). Pointers are
+  // batched into 4 KiB blocks, so a retire does not allocate. Null is ignored.
+  // Requires: `p` is unpublished already (R9: otherwise a reader that starts after the grace
+  // period began can still find it); not retired already (R7).
+  template <typename T, typename Deleter = std::default_delete<T>>
+  void Retire(T* p, const std::source_location& where = std::source_location::current()) {
+    RetireErased(const_cast<void*>(static_cast<const void*>(p)), &DeleteErased<T, Deleter>,
+                 sizeof(T), where);
+  }
+
+  // Domain::Barrier()
+  //
+  // Returns once every callback queued (by any thread) before the call has run (the kernel's
+  // rcu_barrier()). With nothing queued and nothing running it returns at once, without a grace
+  // period. Threads that exited never delay it. Use it before unloading code that callbacks run
+  // (dlclose) or destroying what they use.
+  // Requires: not inside a read-side section of this domain (R4) and not in a callback (R8).
+  void Barrier(const std::source_location& where = std::source_location::current());
+
+  // Domain::Stats()
+  //
+  // A snapshot of this domain's counters.
+  DomainStats Stats() const;
+
   // Domain::GracePeriodsCompleted()
   //
   // How many grace periods this domain has completed (monotonic; for statistics and tests).
@@ -188,6 +259,7 @@ class Domain {
 
   static constexpr uint32_t kMaxNesting = 1u << 20;
 
+  static Domain* CreateDefault();
   static internal::ThreadRecord* Record();
   // Begins a section on `r`. Returns the reader counter to clear at the end when this is the
   // outermost section, else null; End() takes what Begin() returned.
@@ -196,6 +268,13 @@ class Domain {
            const std::source_location& where);
   void WaitForGracePeriod(bool expedited, const std::source_location& where,
                           const char* operation);
+  void CheckMayBlock(const std::source_location& where, const char* operation, const char* rule);
+  void RetireErased(void* p, void (*deleter)(void*), size_t bytes,
+                    const std::source_location& where);
+  void RetireSlowPath(internal::ThreadRecord* r, void* p, void (*deleter)(void*), size_t bytes);
+  // Counts a queued callback; `first` when it went into an empty list or a new block.
+  void Queued(internal::ThreadRecord* r, size_t bytes, bool first);
+  void QueuedSlowPath(uint64_t queued, bool first);
   void RunGracePeriod(bool expedited) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gp_mu_);
   void WaitForReader(const internal::ThreadRecord& r, uint64_t target, bool expedited,
                      bool& announced);
@@ -214,6 +293,11 @@ class Domain {
   // Grace-period state: even = idle, odd = a grace period in progress.
   alignas(64) mutable std::atomic<uint64_t> gp_seq_{0};
   UpdateMutex gp_mu_;
+  std::atomic<uint64_t> gp_waited_{0};
+  std::atomic<uint64_t> gp_wait_ns_total_{0};
+  std::atomic<uint64_t> gp_wait_ns_max_{0};
+
+  std::unique_ptr<internal::Reclaimer> reclaimer_;
 };
 
 // `rcu::ReadGuard` holds a read-side section of a domain for its scope. It is the read token:
@@ -295,6 +379,68 @@ inline void Domain::End(internal::ThreadRecord* r, std::atomic<uint64_t>* outerm
   // One flag covers both rare cases: fallback readers (who need a fence here) and a sleeping
   // grace period (which needs a wake).
   if (ABSL_PREDICT_FALSE(exit_flags_.load(std::memory_order_relaxed) != 0)) ExitSlowPath();
+}
+
+inline void Domain::Queued(internal::ThreadRecord* r, size_t bytes, bool first) {
+  std::atomic<uint64_t>& queued = r->queued[slot_];
+  const uint64_t n = queued.load(std::memory_order_relaxed) + 1;
+  queued.store(n, std::memory_order_relaxed);
+  if (bytes != 0) {
+    std::atomic<uint64_t>& b = r->queued_bytes[slot_];
+    b.store(b.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+  }
+  if (ABSL_PREDICT_FALSE(first || n % internal::kQueuedFlushInterval == 0)) {
+    QueuedSlowPath(n, first);
+  }
+}
+
+inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
+                         const std::source_location& where) {
+  if (internal::kDebugChecks && ABSL_PREDICT_FALSE(head->func != nullptr)) {
+    internal::Die(where, "R7: double call_rcu: this CallbackHead is already queued and its "
+                         "callback has not run yet");
+  }
+  head->func = func;
+  internal::ThreadRecord* r = Record();
+  std::atomic<CallbackHead*>& list = r->callbacks[slot_];
+  CallbackHead* old = list.load(std::memory_order_relaxed);
+  do {
+    head->next = old;
+  } while (!list.compare_exchange_weak(old, head, std::memory_order_release,
+                                       std::memory_order_relaxed));
+  Queued(r, 0, old == nullptr);
+}
+
+inline void Domain::RetireErased(void* p, void (*deleter)(void*), size_t bytes,
+                                 const std::source_location& where) {
+  if (p == nullptr) return;
+  internal::ThreadRecord* r = Record();
+  // The section keeps a worker that steals this block from reading it before the append is done.
+  std::atomic<uint64_t>* outermost = Begin(r);
+  internal::RetireBlock* block = r->block[slot_].load(std::memory_order_relaxed);
+  if (ABSL_PREDICT_TRUE(block != nullptr)) {
+    const uint32_t n = block->count.load(std::memory_order_relaxed);
+    if (ABSL_PREDICT_TRUE(n < internal::RetireBlock::kCapacity)) {
+      block->entries[n] = {p, deleter};
+      block->bytes += bytes;
+      block->count.store(n + 1, std::memory_order_release);
+      End(r, outermost, where);
+      Queued(r, bytes, false);
+      return;
+    }
+  }
+  End(r, outermost, where);
+  RetireSlowPath(r, p, deleter, bytes);
+}
+
+template <typename T, typename Deleter>
+void Retirable<T, Deleter>::Retire(Domain& domain) {
+  domain.Call(&head_, &Invoke);
+}
+
+template <typename T, typename Deleter>
+void Retirable<T, Deleter>::Retire() {
+  Retire(Domain::Default());
 }
 
 }  // namespace rcu

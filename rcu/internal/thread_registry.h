@@ -17,11 +17,17 @@
 #include <cstdint>
 
 #include "absl/base/attributes.h"
+#include "rcu/callback.h"
+#include "rcu/internal/retire_block.h"
 
 namespace rcu::internal {
 
 // How many rcu::Domain objects may be alive at once (the default domain is one of them).
 inline constexpr int kMaxDomains = 64;
+
+// A thread reports its queued-callback count to the domain's back-pressure count in steps of
+// this many callbacks.
+inline constexpr uint64_t kQueuedFlushInterval = 256;
 
 struct alignas(64) ThreadRecord {
   // ctr[slot] is 0 while this thread is outside every section of the domain in `slot`, and the
@@ -33,6 +39,14 @@ struct alignas(64) ThreadRecord {
   uint32_t lock_depth[kMaxDomains] = {};  // Domain::lock() nesting
   bool lock_owns[kMaxDomains] = {};       // the outermost lock() began the outermost section
   uint32_t debug_depth[kMaxDomains] = {};  // every section; maintained when RCU_DEBUG_CHECKS
+  // Deferred reclamation, per domain: this thread's queued callbacks (a LIFO list; the owner
+  // pushes with a CAS, a worker steals the whole list with an exchange), its current retire
+  // block, and how many callbacks and retired bytes it has ever queued (owner-written counters,
+  // summed for statistics; they outlive the thread, so nothing it queued is lost or uncounted).
+  std::atomic<CallbackHead*> callbacks[kMaxDomains] = {};
+  std::atomic<RetireBlock*> block[kMaxDomains] = {};
+  std::atomic<uint64_t> queued[kMaxDomains] = {};
+  std::atomic<uint64_t> queued_bytes[kMaxDomains] = {};
   std::atomic<bool> in_use{false};
   std::atomic<int> tid{0};
   ThreadRecord* next = nullptr;  // immutable once the record is published
@@ -46,6 +60,13 @@ ThreadRecord* RegisterThisThread();
 
 // The first record of the registry; follow `next`. Skip records that are not `in_use`.
 ThreadRecord* RegistryHead();
+
+// Visits every record ever created, live or recycled (callbacks queued by threads that exited
+// are still in their records).
+template <typename Fn>
+void ForEachRecord(Fn fn) {
+  for (ThreadRecord* r = RegistryHead(); r != nullptr; r = r->next) fn(*r);
+}
 
 // Whether any registered thread other than the caller exists. Callers issue a seq_cst fence
 // first: registration is a seq_cst read-modify-write, so either the caller sees the new thread
