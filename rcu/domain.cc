@@ -195,7 +195,7 @@ void Domain::QueuedSlowPath(uint64_t queued, bool first) { reclaimer_->OnQueued(
 void Domain::RetireSlowPath(internal::ThreadRecord* r, void* p, void (*deleter)(void*),
                             size_t bytes) {
   // This thread's block is full (or was taken by a callback thread): start a new one.
-  auto* fresh = new internal::RetireBlock;
+  internal::RetireBlock* fresh = reclaimer_->TakeBlock();
   fresh->entries[0] = {p, deleter};
   fresh->bytes = bytes;
   fresh->count.store(1, std::memory_order_relaxed);

@@ -41,9 +41,27 @@ Reclaimer::Reclaimer(Domain& domain, int slot, int threads, uint64_t max_pending
   Live().insert(this);
 }
 
+constexpr size_t kMaxPooledBlocks = 256;  // 1 MiB
+
 Reclaimer::~Reclaimer() {
-  std::lock_guard<std::mutex> lock(LiveMutex());
-  Live().erase(this);
+  {
+    std::lock_guard<std::mutex> lock(LiveMutex());
+    Live().erase(this);
+  }
+  UpdateLock lock(pool_mu_);
+  for (RetireBlock* block : pool_) delete block;
+}
+
+RetireBlock* Reclaimer::TakeBlock() {
+  {
+    UpdateLock lock(pool_mu_);
+    if (!pool_.empty()) {
+      RetireBlock* block = pool_.back();
+      pool_.pop_back();
+      return block;
+    }
+  }
+  return new RetireBlock;
 }
 
 void Reclaimer::DrainAndStop() {
@@ -232,15 +250,27 @@ Reclaimer::Batch Reclaimer::CollectLocked() {
 void Reclaimer::Invoke(Batch& batch) {
   tls_invoking_callbacks = this;
   uint64_t invoked = 0, bytes = 0;
+  std::vector<RetireBlock*> emptied;
   for (RetireBlock* block = batch.blocks; block != nullptr;) {
     RetireBlock* next = block->next;
     const uint32_t count = block->count.load(std::memory_order_acquire);
     for (uint32_t i = 0; i < count; ++i) block->entries[i].deleter(block->entries[i].ptr);
     invoked += count;
     bytes += block->bytes;
-    delete block;
+    block->next = nullptr;
+    block->count.store(0, std::memory_order_relaxed);
+    block->bytes = 0;
+    emptied.push_back(block);
     block = next;
   }
+  if (!emptied.empty()) {
+    UpdateLock lock(pool_mu_);
+    while (!emptied.empty() && pool_.size() < kMaxPooledBlocks) {
+      pool_.push_back(emptied.back());
+      emptied.pop_back();
+    }
+  }
+  for (RetireBlock* block : emptied) delete block;
   for (CallbackHead* list : batch.lists) {
     // Each thread's list is LIFO; run it in queueing order.
     CallbackHead* fifo = nullptr;

@@ -61,6 +61,10 @@ class Reclaimer {
   void OnQueued(uint64_t queued, bool first);
   // A thread's retire block is full: hand it to the workers.
   void PushFullBlock(RetireBlock* block);
+  // An empty block for a thread's next retires: recycled when one is available. Blocks move
+  // between threads, and recycling them keeps malloc's cross-thread free path (arena locks,
+  // trimming) off the retire path.
+  RetireBlock* TakeBlock();
   void Barrier();
   void FillStats(DomainStats& stats) const;
 
@@ -98,6 +102,8 @@ class Reclaimer {
   std::vector<pthread_t> workers_ ABSL_GUARDED_BY(mu_);
   uint64_t collected_seq_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<uint64_t> in_flight_ ABSL_GUARDED_BY(mu_);
+  UpdateMutex pool_mu_;
+  std::vector<RetireBlock*> pool_ ABSL_GUARDED_BY(pool_mu_);
   uint64_t max_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::atomic<bool> started_{false};
