@@ -15,6 +15,7 @@
 //
 // Misuse:   R7 queueing the same head (or retiring the same object) again before its callback ran
 //           aborts with "R7:" when RCU_DEBUG_CHECKS is on; it would otherwise run twice.
+//           R9 retiring an object an rcu::Published still holds aborts with "R9:" (debug).
 //
 // Example:
 //   struct Session : rcu::Retirable<Session> { std::string user; };
@@ -27,6 +28,8 @@
 #define RCU_CALLBACK_H_
 
 #include <memory>
+#include <source_location>
+#include <type_traits>
 
 namespace rcu {
 
@@ -56,8 +59,9 @@ class Retirable {
   // Runs `Deleter()(static_cast<T*>(this))` after a grace period of `domain`.
   // Requires: the object is no longer reachable by new readers (unpublished first: R9), and is
   // not queued already (R7).
-  void Retire(Domain& domain);
-  void Retire();
+  void Retire(Domain& domain,
+              const std::source_location& where = std::source_location::current());
+  void Retire(const std::source_location& where = std::source_location::current());
 
  protected:
   Retirable() = default;

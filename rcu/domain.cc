@@ -2,9 +2,11 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 
+#include "rcu/internal/checker.h"
 #include "rcu/internal/reclaimer.h"
 #include "rcu/internal/sys.h"
 
@@ -23,6 +25,7 @@ Domain::Domain(const DomainOptions& options)
     : exit_flags_(internal::LightReadersEnabled() ? 0 : kFallbackReaders),
       slot_(internal::AcquireDomainSlot()),
       light_(internal::LightReadersEnabled()),
+      stall_timeout_(options.stall_timeout),
       reclaimer_(std::make_unique<internal::Reclaimer>(*this, slot_, options.callback_threads,
                                                        options.max_pending_callbacks)) {}
 
@@ -120,7 +123,7 @@ void Domain::RunGracePeriod(bool expedited) {
     bool announced = false;
     for (const internal::ThreadRecord* r = internal::RegistryHead(); r != nullptr;
          r = r->next) {
-      WaitForReader(*r, target, expedited, announced);
+      WaitForReader(*r, target, expedited, announced, start);
     }
     if (announced) {
       exit_flags_.store(exit_flags_.load(std::memory_order_relaxed) & ~kWaiters,
@@ -143,7 +146,7 @@ void Domain::RunGracePeriod(bool expedited) {
 // A reader whose ctr is at least `target` began its section after the heavy fence and needs no
 // wait; that is what lets a grace period end under a continuous stream of readers.
 void Domain::WaitForReader(const internal::ThreadRecord& r, uint64_t target, bool expedited,
-                           bool& announced) {
+                           bool& announced, std::chrono::steady_clock::time_point start) {
   const auto blocks = [&] {
     const uint64_t c = r.ctr[slot_].load(std::memory_order_acquire);
     return c != 0 && c < target;
@@ -152,9 +155,25 @@ void Domain::WaitForReader(const internal::ThreadRecord& r, uint64_t target, boo
     if (!blocks()) return;
     internal::CpuRelax();
   }
+  // R13: report a reader that holds up this grace period for longer than stall_timeout_. Returns
+  // how long until the next report is due.
+  auto next_report = start + stall_timeout_;
+  const auto check_stall = [&] {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= next_report) {
+      internal::Report(
+          "R13: rcu stall: thread %d has held up a grace period of domain slot %d for %.3f s "
+          "inside a read-side section",
+          r.tid.load(std::memory_order_relaxed), slot_,
+          std::chrono::duration<double>(now - start).count());
+      next_report = now + stall_timeout_;
+    }
+    return next_report - now;
+  };
   for (int i = 0; expedited || i < kYieldIterations; ++i) {
     if (!blocks()) return;
     sched_yield();
+    if (i % 64 == 63) check_stall();
   }
   std::atomic<uint32_t>& word = internal::SlotWakeWord(slot_);
   if (!announced) {
@@ -168,7 +187,9 @@ void Domain::WaitForReader(const internal::ThreadRecord& r, uint64_t target, boo
   for (;;) {
     const uint32_t generation = word.load(std::memory_order_acquire);
     if (!blocks()) return;
-    internal::FutexWait(&word, generation, /*timeout_ns=*/0);
+    const int64_t timeout_ns =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(check_stall()).count();
+    internal::FutexWait(&word, generation, std::max<int64_t>(timeout_ns, 1));
   }
 }
 

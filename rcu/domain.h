@@ -62,6 +62,7 @@
 #define RCU_DOMAIN_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -90,6 +91,9 @@ struct DomainOptions {
   // brought the count back to half. Exact for one queueing thread; each further concurrently
   // queueing thread may overshoot it by up to 256.
   uint64_t max_pending_callbacks = uint64_t{1} << 18;
+  // R13: a grace period that has waited this long for one reader reports it (diagnostics.h),
+  // naming the thread, and again every stall_timeout while it keeps waiting.
+  std::chrono::milliseconds stall_timeout{10000};
 };
 
 // Counters a user can read at any time (Domain::Stats()); cheap enough to leave on.
@@ -277,7 +281,7 @@ class Domain {
   void QueuedSlowPath(uint64_t queued, bool first);
   void RunGracePeriod(bool expedited) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gp_mu_);
   void WaitForReader(const internal::ThreadRecord& r, uint64_t target, bool expedited,
-                     bool& announced);
+                     bool& announced, std::chrono::steady_clock::time_point start);
   void ExitSlowPath();
 
   // exit_flags_ bits: readers leaving their outermost section take ExitSlowPath() when any is set.
@@ -289,6 +293,7 @@ class Domain {
   std::atomic<uint8_t> exit_flags_;  // written only by the grace period holding gp_mu_
   const int slot_;
   const bool light_;
+  const std::chrono::nanoseconds stall_timeout_;
 
   // Grace-period state: even = idle, odd = a grace period in progress.
   alignas(64) mutable std::atomic<uint64_t> gp_seq_{0};
@@ -414,6 +419,7 @@ inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
 inline void Domain::RetireErased(void* p, void (*deleter)(void*), size_t bytes,
                                  const std::source_location& where) {
   if (p == nullptr) return;
+  if (internal::kDebugChecks) internal::NoteRetired(p, /*check_double_retire=*/true, where);
   internal::ThreadRecord* r = Record();
   // The section keeps a worker that steals this block from reading it before the append is done.
   std::atomic<uint64_t>* outermost = Begin(r);
@@ -434,13 +440,16 @@ inline void Domain::RetireErased(void* p, void (*deleter)(void*), size_t bytes,
 }
 
 template <typename T, typename Deleter>
-void Retirable<T, Deleter>::Retire(Domain& domain) {
-  domain.Call(&head_, &Invoke);
+void Retirable<T, Deleter>::Retire(Domain& domain, const std::source_location& where) {
+  if (internal::kDebugChecks) {
+    internal::NoteRetired(static_cast<T*>(this), /*check_double_retire=*/false, where);
+  }
+  domain.Call(&head_, &Invoke, where);
 }
 
 template <typename T, typename Deleter>
-void Retirable<T, Deleter>::Retire() {
-  Retire(Domain::Default());
+void Retirable<T, Deleter>::Retire(const std::source_location& where) {
+  Retire(Domain::Default(), where);
 }
 
 }  // namespace rcu

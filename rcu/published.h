@@ -22,7 +22,9 @@
 //               `Exchange()` and `Replace()` publish and return the old pointer in one step.
 // Memory order: Read() is an acquire load (a plain load on x86 and a load-acquire on Arm).
 // Progress:     every operation is wait-free.
-// Misuse:       R1 (compile time via the token; run time for Dereference), R2 (Protected).
+// Misuse:       R1 (compile time via the token; run time for Dereference), R2 (Protected),
+//               R9 (debug builds track published values, so retiring one still published
+//               aborts).
 //
 // Example:
 //   struct Route { std::string next_hop; };
@@ -50,6 +52,7 @@
 
 #include <atomic>
 #include <source_location>
+#include <type_traits>
 
 #include "absl/base/thread_annotations.h"
 #include "rcu/domain.h"
@@ -66,7 +69,12 @@ class Published {
   // Starts null, or at `initial`, with no barrier: construction happens before any reader can
   // reach this object, as RCU_INIT_POINTER() at initialization.
   constexpr Published() noexcept = default;
-  constexpr explicit Published(T* initial) noexcept : ptr_(initial) {}
+  constexpr explicit Published(T* initial) noexcept : ptr_(initial) {
+    if (internal::kDebugChecks && !std::is_constant_evaluated()) Track(nullptr, initial);
+  }
+  ~Published() {
+    if (internal::kDebugChecks) Track(ptr_.load(std::memory_order_relaxed), nullptr);
+  }
 
   Published(const Published&) = delete;
   Published& operator=(const Published&) = delete;
@@ -115,20 +123,36 @@ class Published {
   //
   // Publishes `p` (rcu_assign_pointer()): readers that load it see `*p` fully initialized.
   // Thread safety: updaters must be serialized.
-  void Assign(T* p) { ptr_.store(p, std::memory_order_release); }
+  void Assign(T* p) {
+    if (internal::kDebugChecks) {
+      Track(ptr_.exchange(p, std::memory_order_acq_rel), p);
+    } else {
+      ptr_.store(p, std::memory_order_release);
+    }
+  }
 
   // Published::Init()
   //
   // Stores `p` with no ordering (RCU_INIT_POINTER()). Use only for nullptr, or when no reader can
   // reach this Published yet, or when `*p` was itself published to readers earlier.
-  void Init(T* p) { ptr_.store(p, std::memory_order_relaxed); }
+  void Init(T* p) {
+    if (internal::kDebugChecks) {
+      Track(ptr_.exchange(p, std::memory_order_relaxed), p);
+    } else {
+      ptr_.store(p, std::memory_order_relaxed);
+    }
+  }
 
   // Published::Exchange()
   //
   // Publishes `p` and returns the previous pointer, atomically, so racing updaters each get a
   // distinct old pointer to retire. The old pointer stays reachable to readers that loaded it
   // until a grace period ends.
-  T* Exchange(T* p) { return ptr_.exchange(p, std::memory_order_acq_rel); }
+  T* Exchange(T* p) {
+    T* old = ptr_.exchange(p, std::memory_order_acq_rel);
+    if (internal::kDebugChecks) Track(old, p);
+    return old;
+  }
 
   // Published::Replace()
   //
@@ -140,10 +164,16 @@ class Published {
     mu.AssertHeld(where);
     T* old = ptr_.load(std::memory_order_relaxed);
     ptr_.store(p, std::memory_order_release);
+    if (internal::kDebugChecks) Track(old, p);
     return old;
   }
 
  private:
+  // R9: the debug checker knows which pointers are published, so retiring one aborts.
+  static void Track(const T* old_value, const T* new_value) {
+    internal::NotePublished(old_value, new_value);
+  }
+
   std::atomic<T*> ptr_{nullptr};
 };
 

@@ -34,6 +34,18 @@ inline constexpr bool kDebugChecks = RCU_DEBUG_CHECKS;
 [[noreturn]] void Die(const std::source_location& where, const char* format, ...)
     ABSL_PRINTF_ATTRIBUTE(2, 3);
 
+// A non-fatal report (R6, R13) through the handler of diagnostics.h.
+void Report(const char* format, ...) ABSL_PRINTF_ATTRIBUTE(1, 2);
+
+// Debug tracking of retired and published pointers (RCU_DEBUG_CHECKS builds call these):
+//   R7  a pointer retired again before its deleter ran;
+//   R9  a pointer retired while an rcu::Published still holds it.
+// NoteRetired() checks both and remembers `p` as pending; ForgetRetired() runs before the deleter.
+// NotePublished() moves one Published's reference from `old_value` to `new_value`.
+void NoteRetired(const void* p, bool check_double_retire, const std::source_location& where);
+void ForgetRetired(const void* p);
+void NotePublished(const void* old_value, const void* new_value);
+
 }  // namespace rcu::internal
 
 #endif  // RCU_INTERNAL_CHECKER_H_

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "rcu/domain.h"
+#include "rcu/internal/checker.h"
 #include "rcu/internal/sys.h"
 
 namespace rcu::internal {
@@ -254,7 +255,10 @@ void Reclaimer::Invoke(Batch& batch) {
   for (RetireBlock* block = batch.blocks; block != nullptr;) {
     RetireBlock* next = block->next;
     const uint32_t count = block->count.load(std::memory_order_acquire);
-    for (uint32_t i = 0; i < count; ++i) block->entries[i].deleter(block->entries[i].ptr);
+    for (uint32_t i = 0; i < count; ++i) {
+      ForgetRetired(block->entries[i].ptr);  // R7 tracking: the address may be reused from here
+      block->entries[i].deleter(block->entries[i].ptr);
+    }
     invoked += count;
     bytes += block->bytes;
     block->next = nullptr;

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "rcu/internal/checker.h"
 #include "rcu/internal/sys.h"
 
 namespace rcu::internal {
@@ -33,10 +34,9 @@ void EndSectionsOf(ThreadRecord* r, bool report) {
     r->debug_depth[slot] = 0;
     if (r->ctr[slot].load(std::memory_order_relaxed) == 0) continue;
     if (report) {
-      std::fprintf(stderr,
-                   "R6: thread %d exited inside a read-side section of domain slot %d; the "
-                   "section was ended for it\n",
-                   r->tid.load(std::memory_order_relaxed), slot);
+      Report("R6: thread %d exited inside a read-side section of domain slot %d; the section "
+             "was ended for it",
+             r->tid.load(std::memory_order_relaxed), slot);
     }
     r->ctr[slot].store(0, std::memory_order_seq_cst);
     WakeSlot(slot);
