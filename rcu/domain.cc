@@ -113,7 +113,7 @@ void Domain::RunGracePeriod(bool expedited) {
   gp_seq_.exchange(seq + 1, std::memory_order_seq_cst);
   // The caller itself is outside every section (R3), so with no other registered thread there is
   // nobody to wait for, and no reader whose stores the heavy fence would need to order.
-  if (internal::OtherThreadsRegistered()) {
+  if (internal::OtherThreadsRegistered() && !busted_.load(std::memory_order_relaxed)) {
     // After this fence every reader either is visibly inside a section (its ctr is stored) or will
     // see everything written before the grace period began.
     const auto start = std::chrono::steady_clock::now();

@@ -294,6 +294,9 @@ class Domain {
   const int slot_;
   const bool light_;
   const std::chrono::nanoseconds stall_timeout_;
+  // Torture and sanitizer self-tests only (set through internal::DomainTestPeer): grace periods
+  // that do not wait, the "busted" RCU a test must catch.
+  std::atomic<bool> busted_{false};
 
   // Grace-period state: even = idle, odd = a grace period in progress.
   alignas(64) mutable std::atomic<uint64_t> gp_seq_{0};

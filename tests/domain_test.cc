@@ -11,17 +11,9 @@
 
 #include "gtest/gtest.h"
 #include "rcu/published.h"
+#include "tests/testing/domain_test_peer.h"
 
 namespace rcu {
-namespace internal {
-
-class DomainTestPeer {
- public:
-  static uint64_t Epoch(const Domain& d) { return d.epoch_.load(std::memory_order_acquire); }
-};
-
-}  // namespace internal
-
 namespace {
 
 using internal::DomainTestPeer;

@@ -1,0 +1,412 @@
+// The core misuse catalogue (README "Rules", R1 to R13): each checker fires on the broken use,
+// with its rule id, and stays quiet on the correct one. Death tests that guard a would-be
+// deadlock run under an alarm, so a checker that failed to fire shows as a failure, not a hang.
+// Compile-time rules are covered by //tests:compile_fail_test.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "rcu/callback.h"
+#include "rcu/diagnostics.h"
+#include "rcu/domain.h"
+#include "rcu/published.h"
+#include "rcu/update_mutex.h"
+
+#if !RCU_DEBUG_CHECKS
+#error "the misuse tests need RCU_DEBUG_CHECKS (build without NDEBUG)"
+#endif
+
+namespace rcu {
+namespace {
+
+// A death-test body that would hang if the checker did not fire: the alarm kills it instead
+// (SIGALRM, which does not match the expected message, so the test fails).
+void WithAlarm(const std::function<void()>& body) {
+  alarm(10);
+  body();
+  alarm(0);
+}
+
+struct Obj {
+  int value = 1;
+};
+
+// R1 -------------------------------------------------------------------------------------------
+
+TEST(DomainMisuseTest, R1DereferenceOutsideSectionAborts) {
+  Domain domain;
+  Obj obj;
+  Published<Obj> p(&obj);
+  EXPECT_DEATH(p.Dereference(domain), "R1: suspicious dereference");
+  p.Init(nullptr);
+}
+
+TEST(DomainMisuseTest, R1DereferenceInsideSectionIsQuiet) {
+  Domain domain;
+  Obj obj;
+  Published<Obj> p(&obj);
+  std::scoped_lock lock(domain);
+  EXPECT_EQ(p.Dereference(domain)->value, 1);
+  p.Init(nullptr);
+}
+
+TEST(DomainMisuseTest, R1DereferenceInsideAnotherDomainsSectionAborts) {
+  Domain a, b;
+  Obj obj;
+  Published<Obj> p(&obj);
+  EXPECT_DEATH(
+      {
+        ReadGuard guard(a);
+        p.Dereference(b);
+      },
+      "R1:");
+  p.Init(nullptr);
+}
+
+// R2 -------------------------------------------------------------------------------------------
+
+// Deliberately hides the lock from -Wthread-safety: this is the run-time half of R2.
+void ProtectedWithoutLock(Published<Obj>& p, UpdateMutex& mu) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  p.Protected(mu);
+}
+
+TEST(DomainMisuseTest, R2ProtectedWithoutTheLockAborts) {
+  UpdateMutex mu;
+  Published<Obj> p;
+  EXPECT_DEATH(ProtectedWithoutLock(p, mu), "R2: update-side access without holding");
+}
+
+TEST(DomainMisuseTest, R2ProtectedWithTheLockHeldByAnotherThreadAborts) {
+  UpdateMutex mu;
+  Published<Obj> p;
+  EXPECT_DEATH(
+      {
+        std::thread holder([&] { mu.lock(); });
+        holder.join();  // mu stays locked by a thread that is gone: not by us
+        ProtectedWithoutLock(p, mu);
+      },
+      "R2:");
+}
+
+TEST(DomainMisuseTest, R2ProtectedWithTheLockIsQuiet) {
+  UpdateMutex mu;
+  Obj obj;
+  Published<Obj> p(&obj);
+  UpdateLock lock(mu);
+  EXPECT_EQ(p.Protected(mu), &obj);
+  EXPECT_EQ(p.Replace(nullptr, mu), &obj);
+}
+
+// R3, R4 ---------------------------------------------------------------------------------------
+
+TEST(DomainMisuseTest, R3SynchronizeInsideSectionAbortsInsteadOfHanging) {
+  Domain domain;
+  EXPECT_DEATH(WithAlarm([&] {
+                 ReadGuard guard(domain);
+                 domain.Synchronize();
+               }),
+               "R3: Synchronize\\(\\) called inside a read-side critical section");
+  EXPECT_DEATH(WithAlarm([&] {
+                 ReadGuard guard(domain);
+                 domain.SynchronizeExpedited();
+               }),
+               "R3: SynchronizeExpedited\\(\\)");
+  EXPECT_DEATH(WithAlarm([&] {
+                 const GracePeriodCookie cookie = domain.GetState();
+                 ReadGuard guard(domain);
+                 domain.CondSynchronize(cookie);
+               }),
+               "R3: CondSynchronize\\(\\)");
+}
+
+TEST(DomainMisuseTest, R3SynchronizeInsideAnotherDomainsSectionIsQuiet) {
+  Domain a, b;
+  ReadGuard guard(a);
+  b.Synchronize();
+}
+
+TEST(DomainMisuseTest, R4BarrierInsideSectionAborts) {
+  Domain domain;
+  EXPECT_DEATH(WithAlarm([&] {
+                 domain.Retire(new Obj);
+                 ReadGuard guard(domain);
+                 domain.Barrier();
+               }),
+               "R4: Barrier\\(\\) called inside a read-side critical section");
+}
+
+// R5 -------------------------------------------------------------------------------------------
+
+TEST(DomainMisuseTest, R5UnlockWithoutLockAborts) {
+  Domain domain;
+  EXPECT_DEATH(domain.unlock(), "R5: bad unlock balance");
+}
+
+TEST(DomainMisuseTest, R5UnlockOnAnotherThreadAborts) {
+  Domain domain;
+  EXPECT_DEATH(
+      {
+        domain.lock();
+        std::thread([&] { domain.unlock(); }).join();
+      },
+      "R5: bad unlock balance");
+}
+
+TEST(DomainMisuseTest, R5OutermostSectionEndedBeforeInnerAborts) {
+  Domain domain;
+  EXPECT_DEATH(
+      {
+        domain.lock();
+        ReadGuard inner(domain);
+        domain.unlock();  // BUG: the guard's section is still open
+      },
+      "R5: bad unlock balance: the outermost read-side section ended");
+}
+
+TEST(DomainMisuseTest, R5NestingOverflowAborts) {
+  Domain domain;
+  EXPECT_DEATH(
+      {
+        for (;;) domain.lock();
+      },
+      "R5: read-side sections nested more than");
+}
+
+TEST(DomainMisuseTest, R5BalancedMixedNestingIsQuiet) {
+  Domain domain;
+  domain.lock();
+  {
+    ReadGuard guard(domain);
+    domain.lock();
+    domain.unlock();
+  }
+  domain.unlock();
+  EXPECT_FALSE(domain.InReadSection());
+}
+
+// R6, R13: reports -----------------------------------------------------------------------------
+
+std::mutex g_reports_mu;
+std::vector<std::string> g_reports;
+
+void Collect(const char* message) {
+  std::lock_guard<std::mutex> lock(g_reports_mu);
+  g_reports.emplace_back(message);
+}
+
+class ReportsTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    std::lock_guard<std::mutex> lock(g_reports_mu);
+    g_reports.clear();
+    previous_ = SetReportHandler(&Collect);
+  }
+  void TearDown() override { SetReportHandler(previous_); }
+  int CountReports(const char* prefix) {
+    std::lock_guard<std::mutex> lock(g_reports_mu);
+    int n = 0;
+    for (const auto& r : g_reports) n += r.rfind(prefix, 0) == 0;
+    return n;
+  }
+
+ private:
+  ReportHandler previous_ = nullptr;
+};
+
+TEST_F(ReportsTest, R6ThreadExitingInsideSectionIsReportedAndDoesNotStall) {
+  Domain domain;
+  std::thread([&] { domain.lock(); }).join();
+  EXPECT_EQ(CountReports("R6: thread"), 1);
+  domain.Synchronize();
+  std::thread([&] { ReadGuard guard(domain); }).join();
+  EXPECT_EQ(CountReports("R6:"), 1) << "a balanced thread must not be reported";
+}
+
+TEST_F(ReportsTest, R13StalledReaderIsReportedAndTheGracePeriodCompletes) {
+  DomainOptions options;
+  options.stall_timeout = std::chrono::milliseconds(50);
+  Domain domain(options);
+  std::atomic<bool> inside{false};
+  std::thread reader([&] {
+    ReadGuard guard(domain);
+    inside.store(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  });
+  while (!inside.load()) std::this_thread::yield();
+  domain.Synchronize();
+  reader.join();
+  EXPECT_GE(CountReports("R13: rcu stall: thread"), 1);
+  const int before = CountReports("R13:");
+  domain.Synchronize();  // no stall now
+  std::thread([&] { ReadGuard guard(domain); }).join();
+  domain.SynchronizeExpedited();
+  EXPECT_EQ(CountReports("R13:"), before);
+}
+
+TEST_F(ReportsTest, R13ExpeditedWaiterReportsToo) {
+  DomainOptions options;
+  options.stall_timeout = std::chrono::milliseconds(50);
+  Domain domain(options);
+  std::atomic<bool> inside{false};
+  std::thread reader([&] {
+    ReadGuard guard(domain);
+    inside.store(true);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  });
+  while (!inside.load()) std::this_thread::yield();
+  domain.SynchronizeExpedited();
+  reader.join();
+  EXPECT_GE(CountReports("R13:"), 1);
+}
+
+// R7 -------------------------------------------------------------------------------------------
+
+void Noop(CallbackHead*) {}
+
+TEST(DomainMisuseTest, R7DoubleCallAborts) {
+  Domain domain;
+  CallbackHead head;
+  EXPECT_DEATH(
+      {
+        ReadGuard guard(domain);  // keeps the first callback from running before the second
+        domain.Call(&head, &Noop);
+        domain.Call(&head, &Noop);
+      },
+      "R7: double call_rcu");
+}
+
+TEST(DomainMisuseTest, R7DoubleRetireAbortsBeforeAnyDoubleFree) {
+  Domain domain;
+  EXPECT_DEATH(
+      {
+        Obj* obj = new Obj;
+        ReadGuard guard(domain);
+        domain.Retire(obj);
+        domain.Retire(obj);
+      },
+      "R7: double retire");
+}
+
+TEST(DomainMisuseTest, R7RequeueAfterTheCallbackRanIsQuiet) {
+  Domain domain;
+  CallbackHead head;
+  for (int i = 0; i < 3; ++i) {
+    domain.Call(&head, &Noop);
+    domain.Barrier();
+  }
+  // The same address retired again after its deleter ran (malloc reuses addresses).
+  for (int i = 0; i < 100; ++i) {
+    domain.Retire(new Obj);
+    domain.Barrier();
+  }
+}
+
+// R8 -------------------------------------------------------------------------------------------
+
+struct Blocking {
+  CallbackHead head;
+  Domain* domain;
+};
+
+TEST(DomainMisuseTest, R8SynchronizeInCallbackAborts) {
+  Domain domain;
+  EXPECT_DEATH(WithAlarm([&] {
+                 static Blocking b;
+                 b.domain = &domain;
+                 domain.Call(&b.head, [](CallbackHead* h) {
+                   reinterpret_cast<Blocking*>(h)->domain->Synchronize();
+                 });
+                 domain.Barrier();
+               }),
+               "R8: Synchronize\\(\\) called from an RCU callback");
+}
+
+TEST(DomainMisuseTest, R8BarrierInCallbackAborts) {
+  Domain domain;
+  EXPECT_DEATH(WithAlarm([&] {
+                 static Blocking b;
+                 b.domain = &domain;
+                 domain.Call(&b.head, [](CallbackHead* h) {
+                   reinterpret_cast<Blocking*>(h)->domain->Barrier();
+                 });
+                 domain.Barrier();
+               }),
+               "R8: Barrier\\(\\) called from an RCU callback");
+}
+
+// R9 -------------------------------------------------------------------------------------------
+
+TEST(DomainMisuseTest, R9RetireWhileStillPublishedAborts) {
+  Domain domain;
+  EXPECT_DEATH(
+      {
+        Obj* obj = new Obj;
+        Published<Obj> p(obj);
+        domain.Retire(obj);  // BUG: still published
+      },
+      "R9: retiring");
+}
+
+struct Self : Retirable<Self> {};
+
+TEST(DomainMisuseTest, R9RetirableStillPublishedAborts) {
+  Domain domain;
+  EXPECT_DEATH(
+      {
+        Published<Self> p(new Self);
+        ReadGuard guard(domain);
+        p.Read(guard)->Retire(domain);  // BUG: retire before unpublish
+      },
+      "R9: retiring");
+}
+
+TEST(DomainMisuseTest, R9UnpublishThenRetireIsQuiet) {
+  Domain domain;
+  Published<Obj> p(new Obj);
+  domain.Retire(p.Exchange(new Obj));
+  domain.Retire(p.Exchange(nullptr));
+  domain.Barrier();
+}
+
+// R10 ------------------------------------------------------------------------------------------
+
+TEST(DomainMisuseTest, R10DestroyingADomainWithAReaderInsideAborts) {
+  EXPECT_DEATH(
+      {
+        auto* domain = new Domain;
+        domain->lock();
+        delete domain;
+      },
+      "R10: rcu::Domain destroyed while thread [0-9]+ is inside");
+}
+
+// R11: the library is immune; see DomainTest.ThreadsThatExitedNeverStallGracePeriods and
+// ReclamationTest.BarrierReturnsAfterManyThreadsUsedTheDomainAndExited. One more: a thread that
+// registered and is still alive but never reads again does not delay anything.
+TEST(DomainMisuseTest, R11IdleRegisteredThreadNeverDelaysGracePeriodsOrBarrier) {
+  Domain domain;
+  std::atomic<bool> stop{false};
+  std::thread idle([&] {
+    { ReadGuard guard(domain); }
+    domain.Retire(new Obj);
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  domain.Synchronize();
+  domain.Barrier();
+  EXPECT_EQ(domain.Stats().callbacks_pending, 0u);
+  stop.store(true);
+  idle.join();
+}
+
+}  // namespace
+}  // namespace rcu
