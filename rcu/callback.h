@@ -28,8 +28,9 @@
 #define RCU_CALLBACK_H_
 
 #include <memory>
-#include <source_location>
 #include <type_traits>
+
+#include "rcu/internal/source_location.h"
 
 namespace rcu {
 
@@ -60,8 +61,8 @@ class Retirable {
   // Requires: the object is no longer reachable by new readers (unpublished first: R9), and is
   // not queued already (R7).
   void Retire(Domain& domain,
-              const std::source_location& where = std::source_location::current());
-  void Retire(const std::source_location& where = std::source_location::current());
+              const internal::SourceLocation& where = internal::SourceLocation::current());
+  void Retire(const internal::SourceLocation& where = internal::SourceLocation::current());
 
  protected:
   Retirable() = default;

@@ -43,7 +43,7 @@ Domain::~Domain() {
   for (const internal::ThreadRecord* r = internal::RegistryHead(); r != nullptr; r = r->next) {
     if (r->in_use.load(std::memory_order_acquire) &&
         r->ctr[slot_].load(std::memory_order_acquire) != 0) {
-      internal::Die(std::source_location::current(),
+      internal::Die(internal::SourceLocation::current(),
                     "R10: rcu::Domain destroyed while thread %d is inside one of its read-side "
                     "sections",
                     r->tid.load(std::memory_order_relaxed));
@@ -53,15 +53,15 @@ Domain::~Domain() {
   internal::ReleaseDomainSlot(slot_);
 }
 
-void Domain::Synchronize(const std::source_location& where) {
+void Domain::Synchronize(const internal::SourceLocation& where) {
   WaitForGracePeriod(/*expedited=*/false, where, "Synchronize()");
 }
 
-void Domain::SynchronizeExpedited(const std::source_location& where) {
+void Domain::SynchronizeExpedited(const internal::SourceLocation& where) {
   WaitForGracePeriod(/*expedited=*/true, where, "SynchronizeExpedited()");
 }
 
-void Domain::CondSynchronize(GracePeriodCookie cookie, const std::source_location& where) {
+void Domain::CondSynchronize(GracePeriodCookie cookie, const internal::SourceLocation& where) {
   if (PollState(cookie)) return;
   WaitForGracePeriod(/*expedited=*/false, where, "CondSynchronize()");
 }
@@ -80,7 +80,7 @@ bool Domain::PollState(GracePeriodCookie cookie) const {
   return gp_seq_.load(std::memory_order_acquire) >= cookie.seq_;
 }
 
-void Domain::CheckMayBlock(const std::source_location& where, const char* operation,
+void Domain::CheckMayBlock(const internal::SourceLocation& where, const char* operation,
                            const char* rule) {
   if (InReadSection()) {
     internal::Die(where,
@@ -96,7 +96,7 @@ void Domain::CheckMayBlock(const std::source_location& where, const char* operat
   }
 }
 
-void Domain::WaitForGracePeriod(bool expedited, const std::source_location& where,
+void Domain::WaitForGracePeriod(bool expedited, const internal::SourceLocation& where,
                                 const char* operation) {
   CheckMayBlock(where, operation, "R3");
   const GracePeriodCookie cookie = GetState();
@@ -193,7 +193,7 @@ void Domain::WaitForReader(const internal::ThreadRecord& r, uint64_t target, boo
   }
 }
 
-void Domain::Barrier(const std::source_location& where) {
+void Domain::Barrier(const internal::SourceLocation& where) {
   CheckMayBlock(where, "Barrier()", "R4");
   reclaimer_->Barrier();
 }

@@ -66,12 +66,12 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <source_location>
 
 #include "absl/base/optimization.h"
 #include "rcu/callback.h"
 #include "rcu/internal/checker.h"
 #include "rcu/internal/retire_block.h"
+#include "rcu/internal/source_location.h"
 #include "rcu/internal/sys.h"
 #include "rcu/internal/thread_registry.h"
 #include "rcu/update_mutex.h"
@@ -162,7 +162,7 @@ class Domain {
     const bool outermost = Begin(r) != nullptr;
     if (r->lock_depth[slot_]++ == 0) r->lock_owns[slot_] = outermost;
   }
-  void unlock(const std::source_location& where = std::source_location::current()) {
+  void unlock(const internal::SourceLocation& where = internal::SourceLocation::current()) {
     internal::ThreadRecord* r = internal::tls_record;
     if (internal::kDebugChecks && (r == nullptr || r->lock_depth[slot_] == 0)) {
       internal::Die(where, "R5: bad unlock balance: Domain::unlock() without a matching lock() "
@@ -186,13 +186,13 @@ class Domain {
   // began before the call has ended. Blocks; may sleep.
   // Requires: the calling thread is not inside a section of this domain (R3; it would wait for
   // itself).
-  void Synchronize(const std::source_location& where = std::source_location::current());
+  void Synchronize(const internal::SourceLocation& where = internal::SourceLocation::current());
 
   // Domain::SynchronizeExpedited()
   //
   // Synchronize(), but the caller spins and yields instead of sleeping: lower latency, one core
   // busy while it waits. Requires: as Synchronize() (R3).
-  void SynchronizeExpedited(const std::source_location& where = std::source_location::current());
+  void SynchronizeExpedited(const internal::SourceLocation& where = internal::SourceLocation::current());
 
   // Domain::GetState()
   //
@@ -212,7 +212,7 @@ class Domain {
   // Returns at once if `PollState(cookie)`, else waits as Synchronize() does (the kernel's
   // cond_synchronize_rcu()). Requires: as Synchronize() (R3).
   void CondSynchronize(GracePeriodCookie cookie,
-                       const std::source_location& where = std::source_location::current());
+                       const internal::SourceLocation& where = internal::SourceLocation::current());
 
   // Domain::Call()
   //
@@ -222,7 +222,7 @@ class Domain {
   // Requires: `head` is not queued already (R7); `func` does not throw and does not wait for a
   // grace period or a barrier (R8).
   void Call(CallbackHead* head, void (*func)(CallbackHead*),
-            const std::source_location& where = std::source_location::current());
+            const internal::SourceLocation& where = internal::SourceLocation::current());
 
   // Domain::Retire()
   //
@@ -231,7 +231,7 @@ class Domain {
   // Requires: `p` is unpublished already (R9: otherwise a reader that starts after the grace
   // period began can still find it); not retired already (R7).
   template <typename T, typename Deleter = std::default_delete<T>>
-  void Retire(T* p, const std::source_location& where = std::source_location::current()) {
+  void Retire(T* p, const internal::SourceLocation& where = internal::SourceLocation::current()) {
     RetireErased(const_cast<void*>(static_cast<const void*>(p)), &DeleteErased<T, Deleter>,
                  sizeof(T), where);
   }
@@ -243,7 +243,7 @@ class Domain {
   // period. Threads that exited never delay it. Use it before unloading code that callbacks run
   // (dlclose) or destroying what they use.
   // Requires: not inside a read-side section of this domain (R4) and not in a callback (R8).
-  void Barrier(const std::source_location& where = std::source_location::current());
+  void Barrier(const internal::SourceLocation& where = internal::SourceLocation::current());
 
   // Domain::Stats()
   //
@@ -269,12 +269,12 @@ class Domain {
   // outermost section, else null; End() takes what Begin() returned.
   std::atomic<uint64_t>* Begin(internal::ThreadRecord* r);
   void End(internal::ThreadRecord* r, std::atomic<uint64_t>* outermost,
-           const std::source_location& where);
-  void WaitForGracePeriod(bool expedited, const std::source_location& where,
+           const internal::SourceLocation& where);
+  void WaitForGracePeriod(bool expedited, const internal::SourceLocation& where,
                           const char* operation);
-  void CheckMayBlock(const std::source_location& where, const char* operation, const char* rule);
+  void CheckMayBlock(const internal::SourceLocation& where, const char* operation, const char* rule);
   void RetireErased(void* p, void (*deleter)(void*), size_t bytes,
-                    const std::source_location& where);
+                    const internal::SourceLocation& where);
   void RetireSlowPath(internal::ThreadRecord* r, void* p, void (*deleter)(void*), size_t bytes);
   // Counts a queued callback; `first` when it went into an empty list or a new block.
   void Queued(internal::ThreadRecord* r, size_t bytes, bool first);
@@ -315,7 +315,7 @@ class ReadGuard {
  public:
   [[nodiscard]] explicit ReadGuard(Domain& domain = Domain::Default())
       : domain_(domain), record_(Domain::Record()), outermost_(domain.Begin(record_)) {}
-  ~ReadGuard() { domain_.End(record_, outermost_, std::source_location::current()); }
+  ~ReadGuard() { domain_.End(record_, outermost_, internal::SourceLocation::current()); }
 
   ReadGuard(const ReadGuard&) = delete;
   ReadGuard& operator=(const ReadGuard&) = delete;
@@ -342,7 +342,7 @@ inline internal::ThreadRecord* Domain::Record() {
 
 inline std::atomic<uint64_t>* Domain::Begin(internal::ThreadRecord* r) {
   if (internal::kDebugChecks && ABSL_PREDICT_FALSE(++r->debug_depth[slot_] > kMaxNesting)) {
-    internal::Die(std::source_location::current(),
+    internal::Die(internal::SourceLocation::current(),
                   "R5: read-side sections nested more than %u deep (unbalanced lock()?)",
                   kMaxNesting);
   }
@@ -363,7 +363,7 @@ inline std::atomic<uint64_t>* Domain::Begin(internal::ThreadRecord* r) {
 }
 
 inline void Domain::End(internal::ThreadRecord* r, std::atomic<uint64_t>* outermost,
-                        const std::source_location& where) {
+                        const internal::SourceLocation& where) {
   if (internal::kDebugChecks) {
     if (ABSL_PREDICT_FALSE(r != internal::tls_record)) {
       internal::Die(where, "R5: bad unlock balance: read-side section ended on another thread "
@@ -403,7 +403,7 @@ inline void Domain::Queued(internal::ThreadRecord* r, size_t bytes, bool first) 
 }
 
 inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
-                         const std::source_location& where) {
+                         const internal::SourceLocation& where) {
   if (internal::kDebugChecks && ABSL_PREDICT_FALSE(head->func != nullptr)) {
     internal::Die(where, "R7: double call_rcu: this CallbackHead is already queued and its "
                          "callback has not run yet");
@@ -420,7 +420,7 @@ inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
 }
 
 inline void Domain::RetireErased(void* p, void (*deleter)(void*), size_t bytes,
-                                 const std::source_location& where) {
+                                 const internal::SourceLocation& where) {
   if (p == nullptr) return;
   if (internal::kDebugChecks) internal::NoteRetired(p, /*check_double_retire=*/true, where);
   internal::ThreadRecord* r = Record();
@@ -443,7 +443,7 @@ inline void Domain::RetireErased(void* p, void (*deleter)(void*), size_t bytes,
 }
 
 template <typename T, typename Deleter>
-void Retirable<T, Deleter>::Retire(Domain& domain, const std::source_location& where) {
+void Retirable<T, Deleter>::Retire(Domain& domain, const internal::SourceLocation& where) {
   if (internal::kDebugChecks) {
     internal::NoteRetired(static_cast<T*>(this), /*check_double_retire=*/false, where);
   }
@@ -451,7 +451,7 @@ void Retirable<T, Deleter>::Retire(Domain& domain, const std::source_location& w
 }
 
 template <typename T, typename Deleter>
-void Retirable<T, Deleter>::Retire(const std::source_location& where) {
+void Retirable<T, Deleter>::Retire(const internal::SourceLocation& where) {
   Retire(Domain::Default(), where);
 }
 

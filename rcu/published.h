@@ -51,12 +51,12 @@
 #define RCU_PUBLISHED_H_
 
 #include <atomic>
-#include <source_location>
 #include <type_traits>
 
 #include "absl/base/thread_annotations.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
+#include "rcu/internal/source_location.h"
 #include "rcu/update_mutex.h"
 
 namespace rcu {
@@ -91,7 +91,7 @@ class Published {
   // Requires: the calling thread is inside a read-side section of `domain` (R1, checked when
   // RCU_DEBUG_CHECKS is on).
   T* Dereference(const Domain& domain,
-                 const std::source_location& where = std::source_location::current()) const {
+                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
     if (internal::kDebugChecks && !domain.InReadSection()) {
       internal::Die(where,
                     "R1: suspicious dereference: Published<T>::Dereference() outside a read-side "
@@ -107,7 +107,7 @@ class Published {
   // Requires: the calling thread holds `mu` (R2; the thread-safety analysis checks it at compile
   // time and RCU_DEBUG_CHECKS at run time).
   T* Protected(const UpdateMutex& mu,
-               const std::source_location& where = std::source_location::current()) const
+               const internal::SourceLocation& where = internal::SourceLocation::current()) const
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     mu.AssertHeld(where);
     return ptr_.load(std::memory_order_relaxed);
@@ -159,7 +159,7 @@ class Published {
   // Publishes `p` and returns the previous pointer, for an updater holding `mu`
   // (rcu_replace_pointer()). Requires: the calling thread holds `mu` (R2).
   T* Replace(T* p, const UpdateMutex& mu,
-             const std::source_location& where = std::source_location::current())
+             const internal::SourceLocation& where = internal::SourceLocation::current())
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     mu.AssertHeld(where);
     T* old = ptr_.load(std::memory_order_relaxed);

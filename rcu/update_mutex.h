@@ -33,10 +33,10 @@
 
 #include <atomic>
 #include <mutex>
-#include <source_location>
 
 #include "absl/base/thread_annotations.h"
 #include "rcu/internal/checker.h"
+#include "rcu/internal/source_location.h"
 
 namespace rcu {
 
@@ -83,7 +83,7 @@ class ABSL_LOCKABLE UpdateMutex {
   //
   // Aborts with "R2:" unless the calling thread holds the mutex; tells the thread-safety
   // analysis that it does. Checked only when RCU_DEBUG_CHECKS is on.
-  void AssertHeld(const std::source_location& where = std::source_location::current()) const
+  void AssertHeld(const internal::SourceLocation& where = internal::SourceLocation::current()) const
       ABSL_ASSERT_EXCLUSIVE_LOCK() {
     if (internal::kDebugChecks && !HeldByCurrentThread()) {
       internal::Die(where, "R2: update-side access without holding the rcu::UpdateMutex %p",

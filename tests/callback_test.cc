@@ -13,6 +13,7 @@
 
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
+#include "rcu/internal/sys.h"
 #include "rcu/published.h"
 
 namespace rcu {
@@ -241,6 +242,9 @@ TEST_F(ReclamationTest, SeveralCallbackThreads) {
 }
 
 TEST_F(ReclamationTest, ChildOfForkRunsItsQueuedCallbacks) {
+  if (internal::kThreadSanitizer) {
+    GTEST_SKIP() << "TSan cannot start threads in the child of a multi-threaded fork()";
+  }
   Domain domain;
   for (int i = 0; i < 300; ++i) domain.Retire(new Tracked);
   const pid_t pid = fork();

@@ -42,7 +42,7 @@ std::atomic<bool> g_tracking_retired{false};
 
 }  // namespace
 
-void Die(const std::source_location& where, const char* format, ...) {
+void Die(const SourceLocation& where, const char* format, ...) {
   char message[512];
   va_list args;
   va_start(args, format);
@@ -68,7 +68,7 @@ void Report(const char* format, ...) {
   }
 }
 
-void NoteRetired(const void* p, bool check_double_retire, const std::source_location& where) {
+void NoteRetired(const void* p, bool check_double_retire, const SourceLocation& where) {
   Tracker& t = GetTracker();
   std::lock_guard<std::mutex> lock(t.mu);
   if (t.published.count(p) != 0) {

@@ -13,9 +13,8 @@
 #ifndef RCU_INTERNAL_CHECKER_H_
 #define RCU_INTERNAL_CHECKER_H_
 
-#include <source_location>
-
 #include "absl/base/attributes.h"
+#include "rcu/internal/source_location.h"
 
 #ifndef RCU_DEBUG_CHECKS
 #ifdef NDEBUG
@@ -31,7 +30,7 @@ inline constexpr bool kDebugChecks = RCU_DEBUG_CHECKS;
 
 // Prints "<rule message> (at file:line in function)" to stderr and aborts. `format` must start
 // with the rule id.
-[[noreturn]] void Die(const std::source_location& where, const char* format, ...)
+[[noreturn]] void Die(const SourceLocation& where, const char* format, ...)
     ABSL_PRINTF_ATTRIBUTE(2, 3);
 
 // A non-fatal report (R6, R13) through the handler of diagnostics.h.
@@ -42,7 +41,7 @@ void Report(const char* format, ...) ABSL_PRINTF_ATTRIBUTE(1, 2);
 //   R9  a pointer retired while an rcu::Published still holds it.
 // NoteRetired() checks both and remembers `p` as pending; ForgetRetired() runs before the deleter.
 // NotePublished() moves one Published's reference from `old_value` to `new_value`.
-void NoteRetired(const void* p, bool check_double_retire, const std::source_location& where);
+void NoteRetired(const void* p, bool check_double_retire, const SourceLocation& where);
 void ForgetRetired(const void* p);
 void NotePublished(const void* old_value, const void* new_value);
 

@@ -1,0 +1,52 @@
+// Misuse that must not compile. tests/compile_fail_test.sh compiles this file once per case
+// (-DCASE_<NAME>) and expects an error matching the case's pattern; CASE_CONTROL is the correct
+// use of the same API and must compile, so a broken harness cannot pass.
+
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "rcu/domain.h"
+#include "rcu/published.h"
+#include "rcu/update_mutex.h"
+
+struct Config {
+  int limit = 0;
+};
+
+rcu::UpdateMutex mu;
+rcu::Published<const Config> config;
+
+int Use(rcu::Domain& domain) {
+  rcu::ReadGuard guard(domain);
+#if defined(CASE_CONTROL)
+  return config.Read(guard)->limit;
+#elif defined(CASE_READ_WITHOUT_GUARD)  // R1: a read needs the read-side token
+  return config.Read()->limit;
+#elif defined(CASE_COPY_GUARD)  // R5: a section belongs to one scope
+  rcu::ReadGuard copy = guard;
+  return 0;
+#elif defined(CASE_MOVE_GUARD)  // R5: ... and to one thread
+  rcu::ReadGuard moved(std::move(guard));
+  return 0;
+#elif defined(CASE_WRITE_THROUGH_CONST)  // M1: readers get const values; update by replacing
+  config.Read(guard)->limit = 1;
+  return 0;
+#elif defined(CASE_COPY_PUBLISHED)  // a published pointer is a location, not a value
+  rcu::Published<const Config> copy = config;
+  return 0;
+#else
+  return 0;
+#endif
+}
+
+// R2 at compile time (clang -Wthread-safety): update-side access needs the update lock.
+const Config* Peek() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) { return config.Protected(mu); }
+
+int Update() {
+#if defined(CASE_PROTECTED_WITHOUT_LOCK)
+  return Peek()->limit;
+#else
+  rcu::UpdateLock lock(mu);
+  return Peek()->limit;
+#endif
+}

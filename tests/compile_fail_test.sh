@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Compile-failure tests: each case of tests/compile_fail/domain_misuse.cc must fail to compile
+# with the expected error; the control case must compile. Usage: compile_fail_test.sh <c++ compiler>
+set -uo pipefail
+
+CXX="$1"
+ROOT="${TEST_SRCDIR:-.}/${TEST_WORKSPACE:-rcu}"
+SRC="$ROOT/tests/compile_fail/domain_misuse.cc"
+CLANG="$(command -v clang++ || true)"
+failures=0
+
+compile() {  # compiler, case, extra flags...
+  local cxx="$1" name="$2"
+  shift 2
+  "$cxx" -x c++ -std=c++20 -fsyntax-only -Werror -I"$ROOT" "$@" "-DCASE_$name" "$SRC" 2>&1
+}
+
+expect_ok() {
+  local out
+  if ! out="$(compile "$@")"; then
+    echo "FAIL: $2 should compile with $1:"
+    echo "$out"
+    failures=$((failures + 1))
+  else
+    echo "ok: $2 compiles"
+  fi
+}
+
+expect_error() {  # compiler, case, pattern, extra flags...
+  local cxx="$1" name="$2" pattern="$3" out
+  shift 3
+  if out="$(compile "$cxx" "$name" "$@")"; then
+    echo "FAIL: $name compiled, but it is misuse the API must reject"
+    failures=$((failures + 1))
+  elif ! grep -qE "$pattern" <<<"$out"; then
+    echo "FAIL: $name failed to compile for another reason than /$pattern/:"
+    echo "$out"
+    failures=$((failures + 1))
+  else
+    echo "ok: $name is rejected (/$pattern/)"
+  fi
+}
+
+expect_ok "$CXX" CONTROL
+expect_error "$CXX" READ_WITHOUT_GUARD "no matching (member )?function"
+expect_error "$CXX" COPY_GUARD "deleted"
+expect_error "$CXX" MOVE_GUARD "deleted"
+expect_error "$CXX" WRITE_THROUGH_CONST "read-only|const"
+expect_error "$CXX" COPY_PUBLISHED "deleted"
+if [[ -n "$CLANG" ]]; then
+  expect_ok "$CLANG" CONTROL -Wthread-safety
+  expect_error "$CLANG" PROTECTED_WITHOUT_LOCK "requires holding mutex 'mu'" -Wthread-safety
+else
+  echo "skipped: clang++ not installed, R2's compile-time check not exercised"
+fi
+
+passed=$(( $(grep -c '^expect_' "$0") - failures ))
+echo "$passed passed, $failures failed"
+exit $((failures > 0))
