@@ -62,18 +62,23 @@ struct Liburcu {
   static void Barrier() { urcu_memb_barrier(); }
 };
 
+template <typename Flavor, bool kRetire>
+void QueueBatch() {
+  for (int i = 0; i < kBatch; ++i) {
+    if constexpr (kRetire) {
+      Flavor::Retire(i);
+    } else {
+      Flavor::Call(i);
+    }
+  }
+}
+
 // One batch of kBatch calls per iteration; the reported time is per call.
 template <typename Flavor, bool kRetire>
 void BM_Enqueue(benchmark::State& state) {
   Flavor::Online();
   for (auto _ : state) {
-    for (int i = 0; i < kBatch; ++i) {
-      if constexpr (kRetire) {
-        Flavor::Retire(i);
-      } else {
-        Flavor::Call(i);
-      }
-    }
+    QueueBatch<Flavor, kRetire>();
     state.PauseTiming();
     Flavor::Barrier();  // the heads are reusable again
     state.ResumeTiming();
@@ -86,13 +91,7 @@ template <typename Flavor, bool kRetire>
 void BM_EndToEnd(benchmark::State& state) {
   Flavor::Online();
   for (auto _ : state) {
-    for (int i = 0; i < kBatch; ++i) {
-      if constexpr (kRetire) {
-        Flavor::Retire(i);
-      } else {
-        Flavor::Call(i);
-      }
-    }
+    QueueBatch<Flavor, kRetire>();
     Flavor::Barrier();
   }
   state.SetItemsProcessed(state.iterations() * kBatch);
@@ -103,7 +102,7 @@ template <typename Flavor>
 void BM_BarrierAfter1M(benchmark::State& state) {
   Flavor::Online();
   for (auto _ : state) {
-    for (int i = 0; i < kBatch; ++i) Flavor::Call(i);
+    QueueBatch<Flavor, false>();
     const auto start = std::chrono::steady_clock::now();
     Flavor::Barrier();
     state.SetIterationTime(

@@ -50,9 +50,13 @@ void Stress(bool busted) {
   }
   while (reads.load() < 100) std::this_thread::yield();
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-  while (std::chrono::steady_clock::now() < deadline && dead.load() == 0) {
+  for (int i = 0; std::chrono::steady_clock::now() < deadline && dead.load() == 0; ++i) {
     Node* old = current.Exchange(new Node);
-    domain.Synchronize();
+    if (i % 2 == 0) {
+      domain.Synchronize();
+    } else {
+      domain.SynchronizeExpedited();
+    }
     old->canary = 0;
     delete old;
   }

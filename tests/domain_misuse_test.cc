@@ -231,10 +231,8 @@ TEST_F(ReportsTest, R6ThreadExitingInsideSectionIsReportedAndDoesNotStall) {
   EXPECT_EQ(CountReports("R6:"), 1) << "a balanced thread must not be reported";
 }
 
-TEST_F(ReportsTest, R13StalledReaderIsReportedAndTheGracePeriodCompletes) {
-  DomainOptions options;
-  options.stall_timeout = std::chrono::milliseconds(50);
-  Domain domain(options);
+// Holds a section of `domain` for 300 ms on another thread while `wait` runs on this one.
+void StallReaderDuring(Domain& domain, const std::function<void()>& wait) {
   std::atomic<bool> inside{false};
   std::thread reader([&] {
     ReadGuard guard(domain);
@@ -242,8 +240,19 @@ TEST_F(ReportsTest, R13StalledReaderIsReportedAndTheGracePeriodCompletes) {
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
   });
   while (!inside.load()) std::this_thread::yield();
-  domain.Synchronize();
+  wait();
   reader.join();
+}
+
+DomainOptions ShortStallTimeout() {
+  DomainOptions options;
+  options.stall_timeout = std::chrono::milliseconds(50);
+  return options;
+}
+
+TEST_F(ReportsTest, R13StalledReaderIsReportedAndTheGracePeriodCompletes) {
+  Domain domain(ShortStallTimeout());
+  StallReaderDuring(domain, [&] { domain.Synchronize(); });
   EXPECT_GE(CountReports("R13: rcu stall: thread"), 1);
   const int before = CountReports("R13:");
   domain.Synchronize();  // no stall now
@@ -253,18 +262,8 @@ TEST_F(ReportsTest, R13StalledReaderIsReportedAndTheGracePeriodCompletes) {
 }
 
 TEST_F(ReportsTest, R13ExpeditedWaiterReportsToo) {
-  DomainOptions options;
-  options.stall_timeout = std::chrono::milliseconds(50);
-  Domain domain(options);
-  std::atomic<bool> inside{false};
-  std::thread reader([&] {
-    ReadGuard guard(domain);
-    inside.store(true);
-    std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  });
-  while (!inside.load()) std::this_thread::yield();
-  domain.SynchronizeExpedited();
-  reader.join();
+  Domain domain(ShortStallTimeout());
+  StallReaderDuring(domain, [&] { domain.SynchronizeExpedited(); });
   EXPECT_GE(CountReports("R13:"), 1);
 }
 
@@ -312,34 +311,33 @@ TEST(DomainMisuseTest, R7RequeueAfterTheCallbackRanIsQuiet) {
 
 // R8 -------------------------------------------------------------------------------------------
 
-struct Blocking {
-  CallbackHead head;
-  Domain* domain;
-};
+// Queues a callback that calls `blocking` on `domain`, and waits for it.
+void CallbackThatBlocks(Domain& domain, void (*blocking)(Domain&)) {
+  struct Blocking {
+    CallbackHead head;
+    Domain* domain;
+    void (*blocking)(Domain&);
+  };
+  static Blocking b;
+  b = {{}, &domain, blocking};
+  domain.Call(&b.head, [](CallbackHead* h) {
+    auto* self = reinterpret_cast<Blocking*>(h);
+    self->blocking(*self->domain);
+  });
+  domain.Barrier();
+}
 
 TEST(DomainMisuseTest, R8SynchronizeInCallbackAborts) {
   Domain domain;
   EXPECT_DEATH(WithAlarm([&] {
-                 static Blocking b;
-                 b.domain = &domain;
-                 domain.Call(&b.head, [](CallbackHead* h) {
-                   reinterpret_cast<Blocking*>(h)->domain->Synchronize();
-                 });
-                 domain.Barrier();
+                 CallbackThatBlocks(domain, [](Domain& d) { d.Synchronize(); });
                }),
                "R8: Synchronize\\(\\) called from an RCU callback");
 }
 
 TEST(DomainMisuseTest, R8BarrierInCallbackAborts) {
   Domain domain;
-  EXPECT_DEATH(WithAlarm([&] {
-                 static Blocking b;
-                 b.domain = &domain;
-                 domain.Call(&b.head, [](CallbackHead* h) {
-                   reinterpret_cast<Blocking*>(h)->domain->Barrier();
-                 });
-                 domain.Barrier();
-               }),
+  EXPECT_DEATH(WithAlarm([&] { CallbackThatBlocks(domain, [](Domain& d) { d.Barrier(); }); }),
                "R8: Barrier\\(\\) called from an RCU callback");
 }
 

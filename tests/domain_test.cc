@@ -268,49 +268,5 @@ TEST(DomainTest, ChildOfForkCanSynchronize) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
-struct Node {
-  static constexpr uint64_t kAlive = 0xA11FE;
-  static constexpr uint64_t kDead = 0xDEAD;
-  std::atomic<uint64_t> canary{kAlive};
-};
-
-// Readers check a canary in objects that the updater replaces and frees after a grace period; a
-// grace period that ended early shows as a dead canary (or as a use-after-free under ASan).
-TEST(DomainTest, NoReaderSeesAFreedObject) {
-  Domain domain;
-  Published<Node> current(new Node);
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> bad{0}, reads{0};
-  std::vector<std::thread> readers;
-  for (int t = 0; t < 2; ++t) {
-    readers.emplace_back([&] {
-      while (!stop.load(std::memory_order_relaxed)) {
-        ReadGuard guard(domain);
-        Node* n = current.Read(guard);
-        for (int i = 0; i < 50; ++i) {
-          if (n->canary.load(std::memory_order_relaxed) != Node::kAlive) bad.fetch_add(1);
-        }
-        reads.fetch_add(1, std::memory_order_relaxed);
-      }
-    });
-  }
-  while (reads.load() < 100) std::this_thread::yield();
-  for (int i = 0; i < 2000; ++i) {
-    Node* old = current.Exchange(new Node);
-    if (i % 2 == 0) {
-      domain.Synchronize();
-    } else {
-      domain.SynchronizeExpedited();
-    }
-    old->canary.store(Node::kDead, std::memory_order_relaxed);
-    delete old;
-  }
-  stop.store(true);
-  for (auto& t : readers) t.join();
-  delete current.Exchange(nullptr);
-  EXPECT_EQ(bad.load(), 0u);
-  EXPECT_GT(reads.load(), 0u);
-}
-
 }  // namespace
 }  // namespace rcu
