@@ -1,0 +1,440 @@
+// -----------------------------------------------------------------------------
+// File: list.h
+// -----------------------------------------------------------------------------
+//
+// RCU-protected linked lists, the kernel's `list_*_rcu`: readers traverse inside a read-side
+// section without locks and never block; updaters (push front/back, insert after, erase, replace)
+// are serialized by the list's own lock. Use a list for small collections that readers scan
+// (subscriber lists, filter chains, ordered rule sets); for lookups by key use rcu::HashMap.
+//
+// Two forms:
+//   rcu::List<T>              owns its elements; erased elements are retired (deleted after a
+//                             grace period) by the list.
+//   rcu::IntrusiveList<T>     links elements the caller owns, through a `rcu::ListHook` base, and
+//                             never allocates; the caller retires what it erases.
+//
+// Read side:    `for (const T& x : list.Iterate(guard))` with a live ReadGuard on the list's
+//               domain (R1/L4: no guard, no iteration). References stay valid until the guard's
+//               outermost section ends. A reader sees each element at most once, in list order;
+//               elements inserted or erased during the traversal may or may not be seen. A reader
+//               standing on an element that is erased meanwhile still moves on to its successors
+//               (L2: erase never breaks the erased element's forward link).
+// Update side:  every update takes the list's UpdateMutex (L1: updaters can never race).
+// Reclamation:  List<T>: erased and replaced elements are retired on the list's domain (L2: never
+//               freed before a grace period); the destructor deletes what is still linked and
+//               requires that no reader is still traversing. IntrusiveList<T>: the caller retires
+//               erased elements; linking an element again before a grace period has passed since
+//               its erase aborts with "L3:" (debug).
+// Memory order: linking publishes the element with release order; readers load with acquire.
+// Progress:     traversal is wait-free per step; updates block on the list's lock.
+// Misuse:       L1 by construction, L2 by construction, L3 (IntrusiveList, debug), L4 = R1.
+//
+// Example:
+//   rcu::List<Route> routes;
+//   routes.PushBack(Route{"10.0.0.0/8", "eth0"});
+//
+//   std::string Lookup(std::string_view prefix) {
+//     rcu::ReadGuard guard;
+//     for (const Route& r : routes.Iterate(guard)) {
+//       if (r.prefix == prefix) return r.device;
+//     }
+//     return "";
+//   }
+//
+//   routes.EraseIf([](const Route& r) { return r.device == "eth0"; });
+
+#ifndef RCU_CONTAINERS_LIST_H_
+#define RCU_CONTAINERS_LIST_H_
+
+#include <atomic>
+#include <cstddef>
+#include <iterator>
+#include <type_traits>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "rcu/domain.h"
+#include "rcu/internal/checker.h"
+#include "rcu/update_mutex.h"
+
+namespace rcu {
+
+template <typename T, typename Tag>
+class IntrusiveList;
+template <typename T, typename Tag>
+class ListRange;
+
+// The link an element of an IntrusiveList<T, Tag> carries, as a base class of T. One hook per
+// list an element can be in; tell them apart with Tag.
+template <typename Tag = void>
+class ListHook {
+ public:
+  ListHook() = default;
+  ListHook(const ListHook&) {}  // a copy is a new element: not linked
+  ListHook& operator=(const ListHook&) { return *this; }
+
+ private:
+  template <typename T, typename U>
+  friend class IntrusiveList;
+  template <typename T, typename U>
+  friend class ListRange;
+
+  std::atomic<ListHook*> next_{nullptr};  // read by readers
+  ListHook* prev_ = nullptr;              // updaters only
+  bool linked_ = false;
+  GracePeriodCookie erased_;  // a grace period after the last erase (L3)
+};
+
+// Forward iteration over a list inside a read-side section.
+template <typename T, typename Tag>
+class ListRange {
+ public:
+  class iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = T;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const T*;
+    using reference = const T&;
+
+    iterator() = default;
+    reference operator*() const { return *static_cast<const T*>(node_); }
+    pointer operator->() const { return static_cast<const T*>(node_); }
+    iterator& operator++() {
+      node_ = node_->next_.load(std::memory_order_acquire);
+      return *this;
+    }
+    iterator operator++(int) {
+      iterator old = *this;
+      ++*this;
+      return old;
+    }
+    friend bool operator==(const iterator& a, const iterator& b) { return a.node_ == b.node_; }
+    friend bool operator!=(const iterator& a, const iterator& b) { return a.node_ != b.node_; }
+
+   private:
+    friend class ListRange;
+    explicit iterator(const ListHook<Tag>* node) : node_(node) {}
+    const ListHook<Tag>* node_ = nullptr;
+  };
+
+  iterator begin() const { return iterator(first_); }
+  iterator end() const { return iterator(nullptr); }
+
+ private:
+  template <typename U, typename V>
+  friend class IntrusiveList;
+  explicit ListRange(const ListHook<Tag>* first) : first_(first) {}
+  const ListHook<Tag>* first_;
+};
+
+template <typename T, typename Tag = void>
+class IntrusiveList {
+  static_assert(std::is_base_of_v<ListHook<Tag>, T>,
+                "rcu::IntrusiveList<T, Tag>: T must derive from rcu::ListHook<Tag>");
+
+ public:
+  explicit IntrusiveList(Domain& domain = Domain::Default()) : domain_(domain) {}
+  IntrusiveList(const IntrusiveList&) = delete;
+  IntrusiveList& operator=(const IntrusiveList&) = delete;
+
+  // IntrusiveList::Iterate()
+  //
+  // The elements, for traversal inside `guard`'s section.
+  // Requires: `guard` holds a section of this list's domain (R1; checked in debug builds).
+  ListRange<T, Tag> Iterate(const ReadGuard& guard,
+                            const internal::SourceLocation& where =
+                                internal::SourceLocation::current()) const {
+    if (internal::kDebugChecks && &guard.domain() != &domain_) {
+      internal::Die(where, "L4: list traversed with a ReadGuard of another domain");
+    }
+    return ListRange<T, Tag>(head_.next_.load(std::memory_order_acquire));
+  }
+
+  // IntrusiveList::PushFront() / PushBack()
+  //
+  // Links `element` first / last. Requires: `element` is not linked, and a grace period has
+  // passed since it was last erased (L3).
+  void PushFront(T& element) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    LinkAfter(&head_, Hook(element));
+  }
+  void PushBack(T& element) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    LinkAfter(tail_ != nullptr ? tail_ : &head_, Hook(element));
+  }
+
+  // IntrusiveList::InsertAfter()
+  //
+  // Links `element` after `position`. Requires: `position` is linked in this list; `element` as
+  // for PushFront().
+  void InsertAfter(T& position, T& element) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    CheckLinked(Hook(position));
+    LinkAfter(Hook(position), Hook(element));
+  }
+
+  // IntrusiveList::Erase()
+  //
+  // Unlinks `element` (list_del_rcu). Readers that already reached it can still step past it.
+  // The caller retires it (Domain::Retire or Domain::Call) and must not link it again before a
+  // grace period. Requires: `element` is linked in this list.
+  void Erase(T& element) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    Unlink(Hook(element));
+  }
+
+  // IntrusiveList::Replace()
+  //
+  // Puts `replacement` where `old` is, in one step for readers (list_replace_rcu): a reader sees
+  // one or the other, never neither. `old` is unlinked as by Erase().
+  void Replace(T& old, T& replacement) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    ReplaceLocked(Hook(old), Hook(replacement));
+  }
+
+  // IntrusiveList::ReplaceIf()
+  //
+  // For every element for which `pred(const T&)` is true, links `*make(const T&)` (a new
+  // element) in its place as Replace() does, then calls `on_replaced(T& old)` (to retire it).
+  // Returns how many. All of it runs under the list's lock.
+  template <typename Pred, typename Make, typename OnReplaced>
+  size_t ReplaceIf(Pred pred, Make make, OnReplaced on_replaced) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    size_t replaced = 0;
+    for (ListHook<Tag>* n = head_.next_.load(std::memory_order_relaxed); n != nullptr;) {
+      ListHook<Tag>* next = n->next_.load(std::memory_order_relaxed);
+      T& element = *static_cast<T*>(n);
+      if (pred(static_cast<const T&>(element))) {
+        ReplaceLocked(n, Hook(*make(static_cast<const T&>(element))));
+        on_replaced(element);
+        ++replaced;
+      }
+      n = next;
+    }
+    return replaced;
+  }
+
+ private:
+  void ReplaceLocked(ListHook<Tag>* o, ListHook<Tag>* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    CheckLinked(o);
+    CheckLinkable(r);
+    r->prev_ = o->prev_;
+    r->next_.store(o->next_.load(std::memory_order_relaxed), std::memory_order_relaxed);
+    r->linked_ = true;
+    o->prev_->next_.store(r, std::memory_order_release);
+    if (ListHook<Tag>* next = r->next_.load(std::memory_order_relaxed)) {
+      next->prev_ = r;
+    } else {
+      tail_ = r;
+    }
+    MarkErased(o);
+  }
+
+ public:
+  // IntrusiveList::EraseIf()
+  //
+  // Unlinks every element for which `pred` is true, calling `on_erased(T&)` for each (to retire
+  // it). Returns how many. `pred` and `on_erased` run under the list's lock.
+  template <typename Pred, typename OnErased>
+  size_t EraseIf(Pred pred, OnErased on_erased) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    size_t erased = 0;
+    for (ListHook<Tag>* n = head_.next_.load(std::memory_order_relaxed); n != nullptr;) {
+      ListHook<Tag>* next = n->next_.load(std::memory_order_relaxed);
+      T& element = *static_cast<T*>(n);
+      if (pred(static_cast<const T&>(element))) {
+        Unlink(n);
+        on_erased(element);
+        ++erased;
+      }
+      n = next;
+    }
+    return erased;
+  }
+
+  // IntrusiveList::size() / empty()
+  //
+  // Exact for updaters; a snapshot for readers.
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+  bool empty() const { return size() == 0; }
+
+  Domain& domain() const { return domain_; }
+
+ private:
+  static ListHook<Tag>* Hook(T& element) { return static_cast<ListHook<Tag>*>(&element); }
+
+  void CheckLinked(const ListHook<Tag>* h) const {
+    if (internal::kDebugChecks && !h->linked_) {
+      internal::Die(internal::SourceLocation::current(),
+                    "L2: list update names an element that is not linked");
+    }
+  }
+
+  void CheckLinkable(const ListHook<Tag>* h) const {
+    if (!internal::kDebugChecks) return;
+    if (h->linked_) {
+      internal::Die(internal::SourceLocation::current(),
+                    "L3: element linked twice (it is already in a list)");
+    }
+    if (!domain_.PollState(h->erased_)) {
+      internal::Die(internal::SourceLocation::current(),
+                    "L3: element re-inserted before a grace period passed since its erase: "
+                    "readers may still be traversing it in its old position");
+    }
+  }
+
+  void LinkAfter(ListHook<Tag>* prev, ListHook<Tag>* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    CheckLinkable(h);
+    ListHook<Tag>* next = prev->next_.load(std::memory_order_relaxed);
+    h->prev_ = prev;
+    h->next_.store(next, std::memory_order_relaxed);
+    h->linked_ = true;
+    prev->next_.store(h, std::memory_order_release);  // publish
+    if (next != nullptr) {
+      next->prev_ = h;
+    } else {
+      tail_ = h;
+    }
+    size_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void Unlink(ListHook<Tag>* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    CheckLinked(h);
+    ListHook<Tag>* next = h->next_.load(std::memory_order_relaxed);
+    h->prev_->next_.store(next, std::memory_order_release);
+    if (next != nullptr) {
+      next->prev_ = h->prev_;
+    } else {
+      tail_ = h->prev_ == &head_ ? nullptr : h->prev_;
+    }
+    // h->next_ stays: a reader standing on h still reaches the rest of the list.
+    MarkErased(h);
+    size_.fetch_sub(1, std::memory_order_relaxed);
+  }
+
+  void MarkErased(ListHook<Tag>* h) {
+    h->linked_ = false;
+    h->prev_ = nullptr;
+    if (internal::kDebugChecks) h->erased_ = domain_.GetState();
+  }
+
+  Domain& domain_;
+  mutable UpdateMutex mu_;
+  ListHook<Tag> head_;                                  // sentinel: head_.next_ is the first
+  ListHook<Tag>* tail_ ABSL_GUARDED_BY(mu_) = nullptr;  // null when empty
+  std::atomic<size_t> size_{0};
+};
+
+// An owning list of T. Elements are created by the list and retired by it.
+template <typename T>
+class List {
+  struct Node : ListHook<> {
+    template <typename... Args>
+    explicit Node(Args&&... args) : value(std::forward<Args>(args)...) {}
+    const T value;  // readers get const: update by Replace()
+  };
+
+ public:
+  class Range {
+   public:
+    class iterator {
+     public:
+      using iterator_category = std::forward_iterator_tag;
+      using value_type = T;
+      using difference_type = std::ptrdiff_t;
+      using pointer = const T*;
+      using reference = const T&;
+
+      iterator() = default;
+      reference operator*() const { return it_->value; }
+      pointer operator->() const { return &it_->value; }
+      iterator& operator++() {
+        ++it_;
+        return *this;
+      }
+      iterator operator++(int) {
+        iterator old = *this;
+        ++it_;
+        return old;
+      }
+      friend bool operator==(const iterator& a, const iterator& b) { return a.it_ == b.it_; }
+      friend bool operator!=(const iterator& a, const iterator& b) { return a.it_ != b.it_; }
+
+     private:
+      friend class Range;
+      explicit iterator(typename ListRange<Node, void>::iterator it) : it_(it) {}
+      typename ListRange<Node, void>::iterator it_;
+    };
+    iterator begin() const { return iterator(range_.begin()); }
+    iterator end() const { return iterator(range_.end()); }
+
+   private:
+    friend class List;
+    explicit Range(ListRange<Node, void> range) : range_(range) {}
+    ListRange<Node, void> range_;
+  };
+
+  explicit List(Domain& domain = Domain::Default()) : list_(domain) {}
+  List(const List&) = delete;
+  List& operator=(const List&) = delete;
+
+  // List::~List()
+  //
+  // Deletes the elements still in the list at once. Requires: no reader is traversing it.
+  ~List() {
+    list_.EraseIf([](const Node&) { return true; }, [](Node& n) { delete &n; });
+  }
+
+  // List::Iterate()
+  //
+  // See IntrusiveList::Iterate().
+  Range Iterate(const ReadGuard& guard, const internal::SourceLocation& where =
+                                            internal::SourceLocation::current()) const {
+    return Range(list_.Iterate(guard, where));
+  }
+
+  template <typename... Args>
+  void EmplaceFront(Args&&... args) {
+    list_.PushFront(*new Node(std::forward<Args>(args)...));
+  }
+  template <typename... Args>
+  void EmplaceBack(Args&&... args) {
+    list_.PushBack(*new Node(std::forward<Args>(args)...));
+  }
+  void PushFront(T value) { EmplaceFront(std::move(value)); }
+  void PushBack(T value) { EmplaceBack(std::move(value)); }
+
+  // List::EraseIf()
+  //
+  // Erases every element for which `pred(const T&)` is true and retires it; returns how many.
+  template <typename Pred>
+  size_t EraseIf(Pred pred) {
+    Domain& domain = list_.domain();
+    return list_.EraseIf([&](const Node& n) { return pred(n.value); },
+                         [&](Node& n) { domain.Retire(&n); });
+  }
+
+  // List::ReplaceIf()
+  //
+  // Replaces every element for which `pred(const T&)` is true with `make(const T&)` (a new T,
+  // typically a modified copy), in place for readers (list_replace_rcu), and retires the old
+  // element. Returns how many.
+  template <typename Pred, typename Make>
+  size_t ReplaceIf(Pred pred, Make make) {
+    Domain& domain = list_.domain();
+    return list_.ReplaceIf([&](const Node& n) { return pred(n.value); },
+                           [&](const Node& n) { return new Node(make(n.value)); },
+                           [&](Node& n) { domain.Retire(&n); });
+  }
+
+  size_t size() const { return list_.size(); }
+  bool empty() const { return list_.empty(); }
+
+ private:
+  IntrusiveList<Node, void> list_;
+};
+
+}  // namespace rcu
+
+#endif  // RCU_CONTAINERS_LIST_H_
