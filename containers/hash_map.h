@@ -3,7 +3,7 @@
 // -----------------------------------------------------------------------------
 //
 // `rcu::HashMap<K, V>` is a concurrent hash map for lookup services: lookups are wait-free and
-// take no lock (a read-side section, nothing else); updates lock one of 64 stripes, not the
+// take no lock (a read-side section, nothing else); updates lock one of 32 stripes, not the
 // whole map; the table grows and shrinks while lookups go on. Use it when lookups dominate
 // (routing, name resolution, caches of configuration). Do not use it when you need to iterate a
 // consistent snapshot of many keys (see rcu::ReplaceMap), or when updates dominate.
@@ -95,6 +95,7 @@ class HashMap {
         cache_shift_(cache_slots_ == 0 ? 0 : 64 - std::countr_zero(cache_slots_)),
         cache_(cache_slots_ == 0 ? nullptr : new std::atomic<Node*>[cache_slots_]()) {
     table_.store(Table::Create(min_buckets_), std::memory_order_release);
+    buckets_.store(min_buckets_, std::memory_order_relaxed);
   }
 
   HashMap(const HashMap&) = delete;
@@ -213,7 +214,9 @@ class HashMap {
   Domain& domain() const { return domain_; }
 
  private:
-  static constexpr size_t kStripes = 64;
+  // Updates lock one of kStripes stripes (by hash). A resize holds them all, so the count stays
+  // under ThreadSanitizer's limit of 64 locks held by one thread.
+  static constexpr size_t kStripes = 32;
 
   // Deferred free of a node or a table: after `grace_periods_left` grace periods (two when the
   // cache is on). Standard layout with the head first, so a CallbackHead* converts back.
@@ -272,7 +275,9 @@ class HashMap {
   };
 
   UpdateMutex& StripeFor(size_t hash) const { return stripes_[hash % kStripes].mu; }
-  size_t BucketCount() const { return table_.load(std::memory_order_relaxed)->mask + 1; }
+  // The bucket count, kept apart from the table so that no one dereferences a table outside a
+  // stripe lock or a read-side section (a resize may retire it at any time).
+  size_t BucketCount() const { return buckets_.load(std::memory_order_relaxed); }
   int GracePeriodsBeforeFree() const { return cache_slots_ != 0 ? 2 : 1; }
 
   bool Upsert(const K& key, V value, bool assign) {
@@ -368,6 +373,7 @@ class HashMap {
     const size_t buckets = old->mask + 1;
     const size_t size = size_.load(std::memory_order_relaxed);
     const bool needed = grow ? size > buckets : (size * 8 < buckets && buckets > min_buckets_);
+    RetiredTable* retired = nullptr;
     if (needed) {
       Table* fresh = Table::Create(grow ? buckets * 2 : buckets / 2);
       for (size_t b = 0; b < buckets; ++b) {
@@ -379,17 +385,18 @@ class HashMap {
         }
       }
       table_.store(fresh, std::memory_order_release);  // publishes the nodes too
+      buckets_.store(fresh->mask + 1, std::memory_order_relaxed);
       for (size_t b = 0; b < buckets; ++b) {
         for (Node* n = old->buckets()[b].load(std::memory_order_relaxed); n != nullptr;
              n = n->next.load(std::memory_order_relaxed)) {
           Unpublish(n);
         }
       }
-      auto* retired = new RetiredTable;
+      retired = new RetiredTable;
       retired->table = old;
-      Defer(retired, &FreeTable);
     }
     for (size_t i = kStripes; i-- > 0;) stripes_[i].mu.unlock();
+    if (retired != nullptr) Defer(retired, &FreeTable);
   }
 
   Domain& domain_;
@@ -400,6 +407,7 @@ class HashMap {
   [[no_unique_address]] Hash hasher_;
   [[no_unique_address]] Eq eq_;
   alignas(64) std::atomic<Table*> table_{nullptr};
+  std::atomic<size_t> buckets_{0};
   std::atomic<size_t> size_{0};
   mutable Stripe stripes_[kStripes];
 };

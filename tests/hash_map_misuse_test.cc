@@ -1,0 +1,266 @@
+// The seed's bug hunts against a lookup structure with a cache (../shared/MISUSE.md H1 to H4).
+//
+// SeedCache rebuilds the seed's list-with-cache (bug hunt 2): search() walks the list and
+// publishes the element it found into a one-element cache; delete() unlinks, clears the cache,
+// waits for a grace period and frees. The race: search() finds p, delete() unlinks p and clears
+// the cache, search() publishes p into the cache again; the grace period waits for that search,
+// but not for the pointer it left behind, so the next search reads freed memory. A second busted
+// mode reads the cache twice (check, then dereference: H2).
+//
+// The same targeted stress (readers hammering one hot key that an updater erases and re-inserts
+// without pause, every value checked for an "alive" canary) must catch both busted variants (the
+// canary in a plain build, ASan's heap-use-after-free, TSan's race report) and must pass on
+// rcu::HashMap, with the cache on and off.
+
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "containers/hash_map.h"
+#include "containers/list.h"
+#include "gtest/gtest.h"
+#include "rcu/domain.h"
+#include "rcu/published.h"
+#include "rcu/update_mutex.h"
+
+namespace rcu {
+namespace {
+
+constexpr uint64_t kAlive = 0xA11FE;
+
+struct Value {
+  explicit Value(uint64_t k) : key(k), data(k * 3) {}
+  Value(const Value& o) : key(o.key), data(o.data) {}
+  ~Value() { canary = 0; }
+  bool Valid(uint64_t k) const { return canary == kAlive && key == k && data == k * 3; }
+  uint64_t key, data;
+  uint64_t canary = kAlive;
+};
+
+// The seed's code, in this library's terms.
+class SeedCache {
+ public:
+  explicit SeedCache(bool double_read) : double_read_(double_read) {}
+  ~SeedCache() {
+    list_.EraseIf([](const Element&) { return true; }, [](Element& e) { delete &e; });
+  }
+
+  // Returns whether the key was found and its value was valid; `found` says whether it was found.
+  bool Search(uint64_t key, bool& found) {
+    ReadGuard guard(domain_);
+    if (double_read_) {
+      // H2: `if (cache && cache->key == key) use(cache)`: two loads of the cache.
+      if (cache_.Read(guard) != nullptr && cache_.Read(guard)->value.key == key) {
+        found = true;
+        const Element* p = cache_.Read(guard);
+        return p != nullptr && p->value.Valid(key);
+      }
+    } else {
+      const Element* p = cache_.Read(guard);
+      if (p != nullptr && p->value.key == key) {
+        found = true;
+        return p->value.Valid(key);
+      }
+    }
+    for (const Element& e : list_.Iterate(guard)) {
+      if (e.value.key == key) {
+        std::this_thread::yield();  // widen the window, as the seed's hunt did with delays
+        cache_.Assign(const_cast<Element*>(&e));  // BUG (H1): e may be being deleted
+        found = true;
+        return e.value.Valid(key);
+      }
+    }
+    found = false;
+    return true;
+  }
+
+  void Insert(uint64_t key) { list_.PushFront(*new Element(key)); }
+
+  void Erase(uint64_t key) {
+    Element* victim = nullptr;
+    list_.EraseIf([&](const Element& e) { return e.value.key == key; },
+                  [&](Element& e) { victim = &e; });
+    if (victim == nullptr) return;
+    cache_.Init(nullptr);  // the seed clears the cache...
+    domain_.Synchronize();  // ...waits for searches...
+    Free(victim);           // ...and frees, while a search may have re-published it
+  }
+
+ private:
+  struct Element : ListHook<> {
+    explicit Element(uint64_t k) : value(k) {}
+    Value value;
+  };
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  // The sanitizers see the free itself (and ASan quarantines the memory).
+  static void Free(Element* e) { delete e; }
+#else
+  // malloc would hand the same memory to the next Insert, and the stale cache pointer would see
+  // a live element again (ABA) and hide the bug: poison it and keep it from reuse for a while.
+  void Free(Element* e) {
+    e->value.~Value();
+    graveyard_[next_grave_ % kGraves].reset(e);
+    ++next_grave_;
+  }
+  static constexpr size_t kGraves = 256;
+  struct Bury {
+    void operator()(Element* e) const { ::operator delete(e); }
+  };
+  std::unique_ptr<Element, Bury> graveyard_[kGraves];
+  size_t next_grave_ = 0;
+#endif
+
+  const bool double_read_;
+  Domain domain_;
+  IntrusiveList<Element> list_{domain_};
+  Published<Element> cache_;
+};
+
+// The library's map behind the same interface.
+class MapStore {
+ public:
+  explicit MapStore(bool cache) : map_(domain_, Options(cache)) {}
+  bool Search(uint64_t key, bool& found) {
+    ReadGuard guard(domain_);
+    const Value* v = map_.Find(guard, key);
+    found = v != nullptr;
+    return v == nullptr || v->Valid(key);
+  }
+  void Insert(uint64_t key) { map_.InsertOrAssign(key, Value(key)); }
+  void Erase(uint64_t key) { map_.Erase(key); }
+
+ private:
+  static HashMapOptions Options(bool cache) {
+    HashMapOptions options;
+    options.lookup_cache = cache;
+    options.cache_slots = 16;
+    return options;
+  }
+  Domain domain_;
+  HashMap<uint64_t, Value> map_;
+};
+
+// One reader alternates two hot keys (every search misses the one-slot cache and walks: the seed's
+// window), one hammers a single key (it reads whatever the cache holds); the updater erases and
+// re-inserts both keys (re-inserting an erased key again and again), pausing between rounds so a
+// stale cache entry lives long enough to be read. Exits 0 if every value a reader saw was valid.
+template <typename Store, typename... Args>
+void Stress(std::chrono::seconds duration, Args... args) {
+  {
+    Store store(args...);
+    constexpr uint64_t kHot[] = {7, 8};
+    for (uint64_t k : kHot) store.Insert(k);
+    for (uint64_t k = 100; k < 164; ++k) store.Insert(k);  // a list to walk
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> invalid{0}, hits{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 2; ++t) {
+      readers.emplace_back([&, t] {
+        for (uint64_t i = 0; !stop.load(std::memory_order_relaxed); ++i) {
+          bool found = false;
+          if (!store.Search(kHot[t == 0 ? i % 2 : 0], found)) invalid.fetch_add(1);
+          hits.fetch_add(found, std::memory_order_relaxed);
+        }
+      });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + duration;
+    while (std::chrono::steady_clock::now() < deadline && invalid.load() == 0) {
+      for (uint64_t k : kHot) {
+        store.Erase(k);
+        store.Insert(k);
+      }
+      const auto pause = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+      while (std::chrono::steady_clock::now() < pause) {
+      }
+    }
+    stop.store(true);
+    for (auto& t : readers) t.join();
+    if (invalid.load() != 0) {
+      std::fprintf(stderr, "FAILURE: a reader saw a freed or wrong element %llu times\n",
+                   static_cast<unsigned long long>(invalid.load()));
+      std::exit(1);
+    }
+    if (hits.load() == 0) {
+      std::fprintf(stderr, "FAILURE: the stress never found its hot keys\n");
+      std::exit(2);
+    }
+  }
+  std::exit(0);
+}
+
+#if defined(__SANITIZE_THREAD__)
+constexpr const char* kDetector = "ThreadSanitizer: (data race|heap-use-after-free)";
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr const char* kDetector = "AddressSanitizer: heap-use-after-free";
+#else
+constexpr const char* kDetector = "FAILURE: a reader saw a freed or wrong element";
+#endif
+
+bool Failed(int status) { return !(WIFEXITED(status) && WEXITSTATUS(status) == 0); }
+
+// A busted variant gets long to show its bug (it stops at the first catch, usually within a
+// second); a correct one runs this long.
+constexpr std::chrono::seconds kBustedBudget(10), kSurvivorRun(2);
+
+TEST(HashMapMisuseTest, H1SeedCacheRepublishingADeletedElementIsCaught) {
+  EXPECT_EXIT(Stress<SeedCache>(kBustedBudget, /*double_read=*/false), Failed, kDetector);
+}
+
+TEST(HashMapMisuseTest, H2SeedCacheReadTwiceIsCaught) {
+  // Reading the cache twice races with its clearing: a null or another element on the second
+  // load. Either a crash or a wrong element; both are failures.
+  EXPECT_EXIT(Stress<SeedCache>(kBustedBudget, /*double_read=*/true), Failed, "");
+}
+
+TEST(HashMapMisuseTest, H1HashMapWithCacheSurvivesTheSameStress) {
+  EXPECT_EXIT(Stress<MapStore>(kSurvivorRun, /*cache=*/true), testing::ExitedWithCode(0), "");
+}
+
+TEST(HashMapMisuseTest, H1HashMapWithoutCacheSurvivesTheSameStress) {
+  EXPECT_EXIT(Stress<MapStore>(kSurvivorRun, /*cache=*/false), testing::ExitedWithCode(0), "");
+}
+
+using ValueMap = HashMap<uint64_t, Value>;
+
+// H4: a value pointer used after its guard ended is a use-after-free once the element is erased
+// and a grace period passes; ASan reports it (here in a child, deliberately).
+#if defined(__SANITIZE_ADDRESS__)
+TEST(HashMapMisuseTest, H4ValueKeptPastItsGuardIsAUseAfterFree) {
+  EXPECT_DEATH(
+      {
+        Domain domain;
+        ValueMap map(domain);
+        map.Insert(1, Value(1));
+        const Value* kept;
+        {
+          ReadGuard guard(domain);
+          kept = map.Find(guard, 1);
+        }
+        map.Erase(1);
+        domain.Barrier();
+        domain.Barrier();  // both grace periods of a removed node
+        std::printf("%llu\n", static_cast<unsigned long long>(kept->data));  // BUG
+      },
+      "heap-use-after-free");
+}
+#endif
+
+TEST(HashMapMisuseTest, R1FindWithAGuardOfAnotherDomainAborts) {
+  Domain a, b;
+  HashMap<uint64_t, Value> map(a);
+  EXPECT_DEATH(
+      {
+        ReadGuard guard(b);
+        map.Find(guard, 1);
+      },
+      "R1: HashMap::Find\\(\\) with a ReadGuard of another domain");
+}
+
+}  // namespace
+}  // namespace rcu

@@ -1,0 +1,205 @@
+// The seed's bug hunt 1 against lists (../shared/MISUSE.md L1 to L4): each misuse is rebuilt as a
+// busted list that a test catches, and rcu::List survives the same test; what the library
+// refuses at run time dies with its rule id. L4's compile-time half is in
+// //tests:compile_fail_test.
+
+#include <sys/wait.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "containers/list.h"
+#include "gtest/gtest.h"
+#include "rcu/domain.h"
+
+namespace rcu {
+namespace {
+
+constexpr uint64_t kAlive = 0xA11FE;
+
+struct Element {
+  explicit Element(int k) : key(k) {}
+  Element(const Element& o) : key(o.key) {}
+  ~Element() { canary = 0; }
+  int key;
+  uint64_t canary = kAlive;
+};
+
+struct ListNode : ListHook<> {
+  explicit ListNode(int k) : element(k) {}
+  Element element;
+};
+
+bool Failed(int status) { return !(WIFEXITED(status) && WEXITSTATUS(status) == 0); }
+
+// L1: two updaters push without mutual exclusion (bug hunt 1's missing spinlock). The naive push
+// loses elements; rcu::List serializes its updaters and loses none.
+struct NaiveList {
+  struct Node {
+    int key;
+    Node* next;
+  };
+  std::atomic<Node*> head{nullptr};
+  void Push(int key) {
+    Node* n = new Node{key, head.load(std::memory_order_acquire)};
+    if (key % 64 == 0) std::this_thread::yield();  // the window between read and write
+    head.store(n, std::memory_order_release);       // BUG: not serialized with other pushers
+  }
+  size_t Count() const {
+    size_t n = 0;
+    for (Node* p = head.load(); p != nullptr; p = p->next) ++n;
+    return n;
+  }
+  ~NaiveList() {
+    // Lost nodes are leaked by the bug itself; free what is reachable.
+    for (Node* p = head.load(); p != nullptr;) {
+      Node* next = p->next;
+      delete p;
+      p = next;
+    }
+  }
+};
+
+TEST(ListMisuseTest, L1UnserializedUpdatersLoseElements) {
+  size_t lost = 0;
+  for (int attempt = 0; attempt < 20 && lost == 0; ++attempt) {
+    NaiveList list;
+    std::thread a([&] { for (int i = 0; i < 20000; ++i) list.Push(i); });
+    std::thread b([&] { for (int i = 0; i < 20000; ++i) list.Push(i); });
+    a.join();
+    b.join();
+    lost = 40000 - list.Count();
+  }
+  EXPECT_GT(lost, 0u) << "the busted list should have lost pushes";
+}
+
+TEST(ListMisuseTest, L1ListSerializesItsUpdaters) {
+  Domain domain;
+  List<int> list(domain);
+  std::thread a([&] { for (int i = 0; i < 20000; ++i) list.PushFront(i); });
+  std::thread b([&] { for (int i = 0; i < 20000; ++i) list.PushBack(i); });
+  a.join();
+  b.join();
+  ReadGuard guard(domain);
+  size_t n = 0;
+  for (int x : list.Iterate(guard)) n += x >= 0;
+  EXPECT_EQ(n, 40000u);
+  EXPECT_EQ(list.size(), 40000u);
+}
+
+// L2: erase frees at once (bug hunt 1's delete() without synchronize_rcu()). Readers traversing
+// the list check each element's canary.
+template <bool kBusted>
+void TraverseWhileErasing() {
+  {
+    Domain domain;
+    IntrusiveList<ListNode> list(domain);
+    for (int i = 0; i < 64; ++i) list.PushBack(*new ListNode(i));
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> dead{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 2; ++t) {
+      readers.emplace_back([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+          ReadGuard guard(domain);
+          for (const ListNode& n : list.Iterate(guard)) {
+            if (n.element.canary != kAlive) dead.fetch_add(1);
+          }
+        }
+      });
+    }
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    for (int key = 64; std::chrono::steady_clock::now() < deadline && dead.load() == 0; ++key) {
+      list.EraseIf([&](const ListNode& n) { return n.element.key == key - 64; },
+                   [&](ListNode& n) {
+                     if (kBusted) {
+                       delete &n;  // BUG: readers may still be on it
+                     } else {
+                       domain.Retire(&n);
+                     }
+                   });
+      list.PushBack(*new ListNode(key));
+    }
+    stop.store(true);
+    for (auto& t : readers) t.join();
+    list.EraseIf([](const ListNode&) { return true; }, [](ListNode& n) { delete &n; });
+    if (dead.load() != 0) {
+      std::fprintf(stderr, "FAILURE: a reader reached a freed element\n");
+      std::exit(1);
+    }
+  }
+  std::exit(0);
+}
+
+#if defined(__SANITIZE_THREAD__)
+constexpr const char* kDetector = "ThreadSanitizer: (data race|heap-use-after-free)";
+#elif defined(__SANITIZE_ADDRESS__)
+constexpr const char* kDetector = "AddressSanitizer: heap-use-after-free";
+#else
+// A plain build catches it as a dead canary or, when the freed node's link is garbage, a crash.
+constexpr const char* kDetector = "";
+#endif
+
+TEST(ListMisuseTest, L2FreeBeforeGracePeriodIsCaught) {
+  EXPECT_EXIT(TraverseWhileErasing<true>(), Failed, kDetector);
+}
+
+TEST(ListMisuseTest, L2RetireAfterEraseSurvives) {
+  EXPECT_EXIT(TraverseWhileErasing<false>(), testing::ExitedWithCode(0), "");
+}
+
+// L3: re-inserting an erased element before a grace period.
+TEST(ListMisuseTest, L3ReinsertBeforeGracePeriodAborts) {
+  Domain domain;
+  IntrusiveList<ListNode> list(domain);
+  ListNode node(1);
+  EXPECT_DEATH(
+      {
+        list.PushBack(node);
+        list.Erase(node);
+        list.PushBack(node);  // BUG: readers may still traverse it in its old position
+      },
+      "L3: element re-inserted before a grace period");
+}
+
+TEST(ListMisuseTest, L3LinkingALinkedElementAborts) {
+  Domain domain;
+  IntrusiveList<ListNode> list(domain);
+  ListNode node(1);
+  EXPECT_DEATH(
+      {
+        list.PushBack(node);
+        list.PushFront(node);
+      },
+      "L3: element linked twice");
+}
+
+TEST(ListMisuseTest, L3ReinsertAfterGracePeriodIsQuiet) {
+  Domain domain;
+  IntrusiveList<ListNode> list(domain);
+  ListNode node(1);
+  list.PushBack(node);
+  list.Erase(node);
+  domain.Synchronize();
+  list.PushBack(node);
+  list.Erase(node);
+}
+
+// L4: traversal needs a section of the list's own domain.
+TEST(ListMisuseTest, L4IterateWithAnotherDomainsGuardAborts) {
+  Domain a, b;
+  List<int> list(a);
+  EXPECT_DEATH(
+      {
+        ReadGuard guard(b);
+        for (int x : list.Iterate(guard)) (void)x;
+      },
+      "L4: list traversed with a ReadGuard of another domain");
+}
+
+}  // namespace
+}  // namespace rcu
