@@ -111,6 +111,7 @@ struct Tracked {
 TEST(ListTest, ConcurrentTraversalUnderUpdates) {
   Domain domain;
   List<Tracked> list(domain);
+  for (int i = 0; i < 10; ++i) list.PushBack(Tracked(-1 - i));  // something to traverse at once
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> dead{0}, steps{0};
   std::vector<std::thread> readers;
@@ -125,6 +126,8 @@ TEST(ListTest, ConcurrentTraversalUnderUpdates) {
       }
     });
   }
+  while (steps.load() == 0) std::this_thread::yield();
+  list.EraseIf([](const Tracked& x) { return x.key < 0; });
   std::vector<std::thread> updaters;
   for (int u = 0; u < 2; ++u) {
     updaters.emplace_back([&, u] {

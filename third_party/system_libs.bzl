@@ -72,9 +72,14 @@ _LIBURCU = {
     ":cds": "liburcu-cds liburcu-memb",
 }
 
+_TBB = {
+    ":tbb": "tbb",
+}
+
 def rcu_system_deps():
     """Declares the system-package repositories this workspace builds against (offline)."""
     system_library(name = "com_google_absl", targets = _ABSL, package = "libabsl-dev")
     system_library(name = "com_google_googletest", targets = _GTEST, package = "libgtest-dev libgmock-dev")
     system_library(name = "com_github_google_benchmark", targets = _BENCHMARK, package = "libbenchmark-dev")
     system_library(name = "liburcu", targets = _LIBURCU, package = "liburcu-dev")
+    system_library(name = "tbb", targets = _TBB, package = "libtbb-dev")
