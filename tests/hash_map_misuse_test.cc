@@ -12,8 +12,6 @@
 // canary in a plain build, ASan's heap-use-after-free, TSan's race report) and must pass on
 // rcu::HashMap, with the cache on and off.
 
-#include <sys/wait.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -28,6 +26,7 @@
 #include "rcu/domain.h"
 #include "rcu/published.h"
 #include "rcu/update_mutex.h"
+#include "tests/testing/busted.h"
 
 namespace rcu {
 namespace {
@@ -87,7 +86,7 @@ class SeedCache {
     list_.EraseIf([&](const Element& e) { return e.value.key == key; },
                   [&](Element& e) { victim = &e; });
     if (victim == nullptr) return;
-    cache_.Init(nullptr);  // the seed clears the cache...
+    cache_.Init(nullptr);   // the seed clears the cache...
     domain_.Synchronize();  // ...waits for searches...
     Free(victim);           // ...and frees, while a search may have re-published it
   }
@@ -194,28 +193,19 @@ void Stress(std::chrono::seconds duration, Args... args) {
   std::exit(0);
 }
 
-#if defined(__SANITIZE_THREAD__)
-constexpr const char* kDetector = "ThreadSanitizer: (data race|heap-use-after-free)";
-#elif defined(__SANITIZE_ADDRESS__)
-constexpr const char* kDetector = "AddressSanitizer: heap-use-after-free";
-#else
-constexpr const char* kDetector = "FAILURE: a reader saw a freed or wrong element";
-#endif
-
-bool Failed(int status) { return !(WIFEXITED(status) && WEXITSTATUS(status) == 0); }
-
 // A busted variant gets long to show its bug (it stops at the first catch, usually within a
 // second); a correct one runs this long.
 constexpr std::chrono::seconds kBustedBudget(10), kSurvivorRun(2);
 
 TEST(HashMapMisuseTest, H1SeedCacheRepublishingADeletedElementIsCaught) {
-  EXPECT_EXIT(Stress<SeedCache>(kBustedBudget, /*double_read=*/false), Failed, kDetector);
+  EXPECT_EXIT(Stress<SeedCache>(kBustedBudget, /*double_read=*/false), testing_support::Failed,
+              testing_support::Detector("FAILURE: a reader saw a freed or wrong element"));
 }
 
 TEST(HashMapMisuseTest, H2SeedCacheReadTwiceIsCaught) {
   // Reading the cache twice races with its clearing: a null or another element on the second
   // load. Either a crash or a wrong element; both are failures.
-  EXPECT_EXIT(Stress<SeedCache>(kBustedBudget, /*double_read=*/true), Failed, "");
+  EXPECT_EXIT(Stress<SeedCache>(kBustedBudget, /*double_read=*/true), testing_support::Failed, "");
 }
 
 TEST(HashMapMisuseTest, H1HashMapWithCacheSurvivesTheSameStress) {
