@@ -142,9 +142,8 @@ class IntrusiveList {
   //
   // The elements, for traversal inside `guard`'s section.
   // Requires: `guard` holds a section of this list's domain (R1; checked in debug builds).
-  ListRange<T, Tag> Iterate(const ReadGuard& guard,
-                            const internal::SourceLocation& where =
-                                internal::SourceLocation::current()) const {
+  ListRange<T, Tag> Iterate(const ReadGuard& guard, const internal::SourceLocation& where =
+                                                        internal::SourceLocation::current()) const {
     if (internal::kDebugChecks && &guard.domain() != &domain_) {
       internal::Die(where, "L4: list traversed with a ReadGuard of another domain");
     }
@@ -389,8 +388,8 @@ class List {
   // List::Iterate()
   //
   // See IntrusiveList::Iterate().
-  Range Iterate(const ReadGuard& guard, const internal::SourceLocation& where =
-                                            internal::SourceLocation::current()) const {
+  Range Iterate(const ReadGuard& guard,
+                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
     return Range(list_.Iterate(guard, where));
   }
 
