@@ -369,17 +369,8 @@ class HashMap {
 
   static void FreeNode(CallbackHead* head) {
     if (LastGracePeriod(head, &FreeNode)) {
-      FreeLink* link = reinterpret_cast<FreeLink*>(head);
-      delete reinterpret_cast<Node*>(reinterpret_cast<char*>(link) - NodeFreeOffset());
+      delete ContainerOf(reinterpret_cast<FreeLink*>(head), &Node::free);
     }
-  }
-
-  // Where Node::free sits in a Node, computed on a real object (offsetof is not defined for a
-  // Node whose K or V is not standard-layout).
-  static size_t NodeFreeOffset() {
-    alignas(Node) static const char probe[sizeof(Node)] = {};
-    const Node* n = reinterpret_cast<const Node*>(probe);
-    return static_cast<size_t>(reinterpret_cast<const char*>(&n->free) - probe);
   }
 
   static void FreeTable(CallbackHead* head) {

@@ -42,6 +42,25 @@ struct CallbackHead {
   void (*func)(CallbackHead*) = nullptr;
 };
 
+// ContainerOf()
+//
+// The object that embeds `member` as its field `field` (the kernel's container_of()), for
+// callbacks that get a CallbackHead* and need their object:
+//
+//   struct Session { std::string user; rcu::CallbackHead head; };
+//   domain.Call(&s->head, [](rcu::CallbackHead* h) {
+//     delete rcu::ContainerOf(h, &Session::head);
+//   });
+//
+// Works for any class (offsetof is only defined for standard-layout ones).
+template <typename Outer, typename Member>
+Outer* ContainerOf(Member* member, Member Outer::*field) {
+  alignas(Outer) static const unsigned char probe[sizeof(Outer)] = {};
+  const Outer* outer = reinterpret_cast<const Outer*>(probe);
+  const auto offset = reinterpret_cast<const unsigned char*>(&(outer->*field)) - probe;
+  return reinterpret_cast<Outer*>(reinterpret_cast<unsigned char*>(member) - offset);
+}
+
 // Type-erased deleter for Domain::Retire(): stateless deleters only, so that a retire never
 // allocates.
 template <typename T, typename Deleter>
