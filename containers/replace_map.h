@@ -20,7 +20,8 @@
 //               itself, so that several lookups see one state (M3: two Find() calls in one
 //               section may see two versions). Both stay valid until the guard's outermost
 //               section ends.
-// Update side:  Insert, InsertOrAssign, Update(key, fn) and Erase are serialized by the map's
+// Update side:  Edit(fn) changes any number of keys in one new version; Insert, InsertOrAssign,
+//               Update(key, fn) and Erase are one-key edits. All are serialized by the map's
 //               lock. Update passes the current value to `fn` as const and publishes what it
 //               returns (M1: no value is modified in place; M2: a reader sees the old value or
 //               the new one, whole).
@@ -46,9 +47,11 @@
 #include <cstddef>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "rcu/callback.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
@@ -121,26 +124,110 @@ class ReplaceMap {
     return Snapshot(guard, where).Find(key);
   }
 
+  // The next version, while an Edit() builds it.
+  class Editor {
+   public:
+    // Editor::Find()
+    //
+    // The value for `key` in the version being built (edits so far included), or null.
+    const V* Find(const K& key) const { return next_->Find(key); }
+
+    // Editor::Set()
+    //
+    // Maps `key` to `value` in the next version.
+    void Set(const K& key, V value) {
+      const V* fresh = new V(std::move(value));
+      created_.insert(fresh);
+      auto [it, inserted] = next_->entries_.try_emplace(key, fresh);
+      if (!inserted) {
+        Drop(it->second);
+        it->second = fresh;
+      }
+      changed_ = true;
+    }
+
+    // Editor::Erase()
+    //
+    // Removes `key` from the next version; returns whether it was there.
+    bool Erase(const K& key) {
+      auto it = next_->entries_.find(key);
+      if (it == next_->entries_.end()) return false;
+      Drop(it->second);
+      next_->entries_.erase(it);
+      changed_ = true;
+      return true;
+    }
+
+   private:
+    friend class ReplaceMap;
+    explicit Editor(Version* next) : next_(next) {}
+
+    // A value leaves the next version: one created in this edit was never visible and goes at
+    // once; one from the published version is retired after its readers.
+    void Drop(const V* value) {
+      if (created_.erase(value) != 0) {
+        delete value;
+      } else {
+        dropped_.push_back(value);
+      }
+    }
+
+    Version* next_;
+    absl::flat_hash_set<const V*> created_;
+    std::vector<const V*> dropped_;
+    bool changed_ = false;
+  };
+
+  // ReplaceMap::Edit()
+  //
+  // Runs fn(Editor&) on a copy of the current version and publishes the result as one version:
+  // readers see all of fn's changes or none (M3). `fn` runs under the map's lock and must not
+  // touch the map otherwise. O(n + changes).
+  template <typename Fn>
+  void Edit(Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    Version* old = current_.load(std::memory_order_relaxed);
+    auto next = std::make_unique<Version>();
+    next->entries_ = old->entries_;  // pointers only: values are shared between versions
+    Editor editor(next.get());
+    fn(editor);
+    if (!editor.changed_) return;
+    current_.store(next.release(), std::memory_order_release);
+    domain_.Call(&old->head_, &RetireVersion);
+    for (const V* value : editor.dropped_) domain_.Retire(const_cast<V*>(value));  // M2
+  }
+
   // ReplaceMap::Insert() / InsertOrAssign()
   //
   // Returns whether `key` was absent. Insert leaves a present key alone.
   bool Insert(const K& key, V value) {
-    return Change(key, [&](const V* old) -> const V* { return old ? old : new V(std::move(value)); });
+    bool absent = false;
+    Edit([&](Editor& e) {
+      absent = e.Find(key) == nullptr;
+      if (absent) e.Set(key, std::move(value));
+    });
+    return absent;
   }
   bool InsertOrAssign(const K& key, V value) {
-    return Change(key, [&](const V*) -> const V* { return new V(std::move(value)); });
+    bool absent = false;
+    Edit([&](Editor& e) {
+      absent = e.Find(key) == nullptr;
+      e.Set(key, std::move(value));
+    });
+    return absent;
   }
 
   // ReplaceMap::Update()
   //
-  // If `key` is present, publishes `fn(const V& current)` as its new value and returns true.
-  // `fn` runs under the map's lock and must not touch the map.
+  // If `key` is present, publishes `fn(const V& current)` as its new value (M1: the current
+  // value is never modified) and returns true.
   template <typename Fn>
   bool Update(const K& key, Fn fn) {
     bool present = false;
-    Change(key, [&](const V* old) -> const V* {
-      present = old != nullptr;
-      return present ? new V(fn(*old)) : nullptr;
+    Edit([&](Editor& e) {
+      const V* current = e.Find(key);
+      present = current != nullptr;
+      if (present) e.Set(key, fn(*current));
     });
     return present;
   }
@@ -150,10 +237,7 @@ class ReplaceMap {
   // Returns whether `key` was present.
   bool Erase(const K& key) {
     bool present = false;
-    Change(key, [&](const V* old) -> const V* {
-      present = old != nullptr;
-      return nullptr;
-    });
+    Edit([&](Editor& e) { present = e.Erase(key); });
     return present;
   }
 
@@ -166,29 +250,6 @@ class ReplaceMap {
   Domain& domain() const { return domain_; }
 
  private:
-  // Publishes the version in which `key` maps to make(old value or null) (null: absent).
-  // Returns whether `key` was absent before.
-  template <typename Make>
-  bool Change(const K& key, Make make) ABSL_LOCKS_EXCLUDED(mu_) {
-    UpdateLock lock(mu_);
-    Version* old = current_.load(std::memory_order_relaxed);
-    auto it = old->entries_.find(key);
-    const V* before = it == old->entries_.end() ? nullptr : it->second;
-    const V* after = make(before);
-    if (after == before) return before == nullptr;
-    auto next = std::make_unique<Version>();
-    next->entries_ = old->entries_;  // pointers only: values are shared between versions
-    if (after == nullptr) {
-      next->entries_.erase(key);
-    } else {
-      next->entries_.insert_or_assign(key, after);
-    }
-    current_.store(next.release(), std::memory_order_release);
-    domain_.Call(&old->head_, &RetireVersion);
-    if (before != nullptr) domain_.Retire(const_cast<V*>(before));  // M2: after its readers
-    return before == nullptr;
-  }
-
   static void RetireVersion(CallbackHead* head) { delete ContainerOf(head, &Version::head_); }
 
   Domain& domain_;
