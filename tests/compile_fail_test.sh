@@ -50,6 +50,8 @@ expect_error "$CXX" COPY_GUARD "deleted"
 expect_error "$CXX" MOVE_GUARD "deleted"
 expect_error "$CXX" WRITE_THROUGH_CONST "read-only|const"
 expect_error "$CXX" COPY_PUBLISHED "deleted"
+expect_error "$CXX" LIST_ITERATE_WITHOUT_GUARD "no matching (member )?function"
+expect_error "$CXX" REPLACE_MAP_WRITE_VALUE "read-only|const"
 if [[ -n "$CLANG" ]]; then
   expect_ok "$CLANG" CONTROL -Wthread-safety
   expect_error "$CLANG" PROTECTED_WITHOUT_LOCK "requires holding mutex 'mu'" -Wthread-safety

@@ -5,6 +5,8 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "containers/list.h"
+#include "containers/replace_map.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"
 #include "rcu/update_mutex.h"
@@ -33,6 +35,14 @@ int Use(rcu::Domain& domain) {
   return 0;
 #elif defined(CASE_COPY_PUBLISHED)  // a published pointer is a location, not a value
   rcu::Published<const Config> copy = config;
+  return 0;
+#elif defined(CASE_LIST_ITERATE_WITHOUT_GUARD)  // L4: traversal needs the read-side token
+  static rcu::List<int> list;
+  for (int x : list.Iterate()) return x;
+  return 0;
+#elif defined(CASE_REPLACE_MAP_WRITE_VALUE)  // M1: values are const to readers
+  static rcu::ReplaceMap<int, Config> map;
+  map.Find(guard, 1)->limit = 2;
   return 0;
 #else
   return 0;
