@@ -107,7 +107,7 @@ class CopyOnGrowArray {
     Block* b = block_.load(std::memory_order_relaxed);
     const size_t n = b->size.load(std::memory_order_relaxed);
     if (n < b->capacity) {
-      new (&b->data()[n]) T(std::move(value));        // in spare capacity: invisible so far
+      new (&b->data()[n]) T(std::move(value));          // in spare capacity: invisible so far
       b->size.store(n + 1, std::memory_order_release);  // A3: publish after construction
       return n;
     }
@@ -173,7 +173,8 @@ class CopyOnGrowArray {
     const T* data() const { return reinterpret_cast<const T*>(this + 1); }
 
     static Block* Create(size_t capacity) {
-      void* memory = ::operator new(sizeof(Block) + capacity * sizeof(T), std::align_val_t(alignof(Block)));
+      void* memory =
+          ::operator new(sizeof(Block) + capacity * sizeof(T), std::align_val_t(alignof(Block)));
       Block* b = new (memory) Block;
       b->capacity = capacity;
       return b;

@@ -119,8 +119,8 @@ class ReplaceMap {
   // ReplaceMap::Find()
   //
   // The current value for `key`, or null. Two calls may see two versions; see Snapshot().
-  const V* Find(const ReadGuard& guard, const K& key, const internal::SourceLocation& where =
-                                                          internal::SourceLocation::current()) const {
+  const V* Find(const ReadGuard& guard, const K& key,
+                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
     return Snapshot(guard, where).Find(key);
   }
 
