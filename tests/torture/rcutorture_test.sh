@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Short rcutorture runs: every mode must end in SUCCESS, every busted mode in FAILURE.
+set -uo pipefail
+TORTURE="$1"
+passes=0
+failures=0
+
+run() {  # expected (SUCCESS|FAILURE), flags...
+  local expect="$1"
+  shift
+  local out rc
+  out="$("$TORTURE" "$@" 2>&1)"
+  rc=$?
+  local verdict
+  verdict="$(grep -oE '^(SUCCESS|FAILURE)' <<<"$out" | tail -1)"
+  # Under a sanitizer a busted run may die with the sanitizer's report before its verdict.
+  if [[ -z "$verdict" ]] && grep -qE "(Thread|Address)Sanitizer: " <<<"$out"; then
+    verdict=FAILURE
+  fi
+  if [[ "$verdict" == "$expect" ]] && { [[ "$expect" == SUCCESS && $rc -eq 0 ]] || [[ "$expect" == FAILURE && $rc -ne 0 ]]; }; then
+    echo "ok: $* -> $verdict"
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $* -> ${verdict:-no verdict} (exit $rc), expected $expect"
+    echo "$out" | tail -20
+    failures=$((failures + 1))
+  fi
+  grep -E "^(Reader Pipe|grace periods|reads)" <<<"$out" | sed 's/^/    /'
+}
+
+run SUCCESS --mode=domain --duration=3 --long_delay_every=2000 --stutter=0.5 --flood
+run SUCCESS --mode=list --duration=2
+run SUCCESS --mode=hash_map --duration=2 --writers=2
+run SUCCESS --mode=copy_on_grow_array --duration=2
+run SUCCESS --mode=replace_map --duration=2 --writers=2
+run FAILURE --mode=domain --duration=10 --busted=no_wait
+run FAILURE --mode=domain --duration=10 --busted=early_callback
+run FAILURE --mode=hash_map --duration=10 --busted=cache --readers=2 --long_delay_every=0
+
+echo "$passes passed, $failures failed"
+exit $((failures > 0))
