@@ -24,8 +24,9 @@ run() {
 }
 
 run //... "$@"
+# Benchmark smoke tests run uninstrumented peers (liburcu, TBB): plain build only.
 for config in asan tsan ubsan; do
-  run --config="$config" --build_tests_only //... "$@"
+  run --config="$config" --build_tests_only --test_tag_filters=-benchmark //... "$@"
 done
 
 echo "tests (plain, asan, tsan, ubsan): $passed passed, $failed failed"

@@ -5,13 +5,14 @@
 //
 //   ./bazelw run -c opt //benchmarks:hash_map_benchmark
 //
-// 1M 64-bit keys; keys drawn uniformly or Zipf-skewed (s = 0.99); read-only or with 10% updates
-// (assign a new value to an existing key); 1 and 2 threads. Names: <map>/<keys>/<mix>/threads:N.
-// items_per_second is the total over all threads (wall time).
+// 1M 64-bit keys; keys drawn uniformly or Zipf-skewed (s = 0.99); 0%, 1%, 10% or 50% updates
+// (assign a new value to an existing key); 1 and 2 threads. Names:
+// <map>/<keys>/<N>%updates/threads:T. items_per_second is the total over all threads (wall time).
+// The RCU maps also report peak_pending: the most callbacks queued and not yet run.
 
 #define _LGPL_SOURCE 1
-#include <urcu/urcu-memb.h>
 #include <urcu/rculfhash.h>
+#include <urcu/urcu-memb.h>
 
 #include <algorithm>
 #include <atomic>
@@ -85,7 +86,8 @@ struct Rcu {
     static auto* map = [] {
       rcu::HashMapOptions options;
       options.lookup_cache = kCache;
-      auto* m = new rcu::HashMap<uint64_t, uint64_t>(rcu::Domain::Default(), options);
+      // A domain per map, so that its statistics (peak_pending) are its own.
+      auto* m = new rcu::HashMap<uint64_t, uint64_t>(*new rcu::Domain, options);
       for (uint64_t k : Keys()) m->Insert(k, k);
       return m;
     }();
@@ -94,7 +96,7 @@ struct Rcu {
   static void Online() {}
   static void Offline() {}
   static uint64_t Lookup(uint64_t key) {
-    rcu::ReadGuard guard;
+    rcu::ReadGuard guard(Map().domain());
     const uint64_t* v = Map().Find(guard, key);
     return v != nullptr ? *v : 0;
   }
@@ -124,6 +126,23 @@ struct StdShared {
   }
 };
 std::shared_mutex StdShared::mu;
+
+struct StdMutex {
+  static std::mutex mu;
+  static std::unordered_map<uint64_t, uint64_t>& Map() { return StdShared::Map(); }
+  static void Online() {}
+  static void Offline() {}
+  static uint64_t Lookup(uint64_t key) {
+    std::lock_guard lock(mu);
+    auto it = Map().find(key);
+    return it != Map().end() ? it->second : 0;
+  }
+  static void Update(uint64_t key, uint64_t value) {
+    std::lock_guard lock(mu);
+    Map()[key] = value;
+  }
+};
+std::mutex StdMutex::mu;
 
 struct AbslLocked {
   static absl::Mutex mu;
@@ -248,6 +267,9 @@ void BM_Map(benchmark::State& state, bool zipf, int update_percent) {
   }
   benchmark::DoNotOptimize(sink);
   state.SetItemsProcessed(state.iterations());
+  if constexpr (requires { M::Map().domain(); }) {
+    state.counters["peak_pending"] = static_cast<double>(M::Map().domain().Stats().peak_pending);
+  }
   M::Offline();
 }
 
@@ -257,13 +279,15 @@ void Register(const std::string& name, bool with_updates = true) {
   M::Lookup(0);
   M::Offline();
   for (bool zipf : {false, true}) {
-    for (int updates : {0, 10}) {
+    for (int updates : {0, 1, 10, 50}) {
       if (updates != 0 && !with_updates) continue;
-      const std::string full = name + (zipf ? "/zipf" : "/uniform") +
-                               (updates != 0 ? "/10%updates" : "/read_only");
-      benchmark::RegisterBenchmark(full.c_str(), [=](benchmark::State& s) {
-        BM_Map<M>(s, zipf, updates);
-      })->Threads(1)->Threads(2)->UseRealTime();
+      const std::string full =
+          name + (zipf ? "/zipf/" : "/uniform/") + std::to_string(updates) + "%updates";
+      benchmark::RegisterBenchmark(full.c_str(),
+                                   [=](benchmark::State& s) { BM_Map<M>(s, zipf, updates); })
+          ->Threads(1)
+          ->Threads(2)
+          ->UseRealTime();
     }
   }
 }
@@ -276,6 +300,7 @@ int main(int argc, char** argv) {
   Register<Lfht>("liburcu_rculfhash");
   Register<Tbb>("tbb_concurrent_hash_map");
   Register<StdShared>("std_unordered_map_shared_mutex");
+  Register<StdMutex>("std_unordered_map_mutex");
   Register<AbslLocked>("absl_flat_hash_map_mutex");
   Register<AbslUnsynchronized>("absl_flat_hash_map_unsynchronized", /*with_updates=*/false);
   benchmark::Initialize(&argc, argv);

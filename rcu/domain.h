@@ -247,7 +247,8 @@ class Domain {
 
   // Domain::Stats()
   //
-  // A snapshot of this domain's counters.
+  // A snapshot of this domain's counters. A callback counted as invoked has finished, and what
+  // it did is visible to the caller.
   DomainStats Stats() const;
 
   // Domain::GracePeriodsCompleted()

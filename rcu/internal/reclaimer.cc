@@ -295,8 +295,10 @@ void Reclaimer::Invoke(Batch& batch) {
     }
   }
   tls_invoking_callbacks = nullptr;
-  invoked_.fetch_add(invoked, std::memory_order_relaxed);
-  invoked_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  // Release: a reader of the counters (Stats) that sees these callbacks counted also sees what
+  // they did.
+  invoked_.fetch_add(invoked, std::memory_order_release);
+  invoked_bytes_.fetch_add(bytes, std::memory_order_release);
 }
 
 bool Reclaimer::AnythingQueued() const {

@@ -569,6 +569,7 @@ void RunDomain(Domain& domain, bool callbacks_only) {
   threads.JoinAll();
   // Elements aging by callback re-queue themselves once per stage: one barrier per stage.
   for (int i = 0; i <= kPipeLen && domain.Stats().callbacks_pending != 0; ++i) domain.Barrier();
+  domain.Barrier();  // and happens-after the last of them
   torture.Print();
   const DomainStats stats = domain.Stats();
   std::printf(

@@ -1,0 +1,314 @@
+#!/usr/bin/env python3
+"""Runs the benchmark suite and writes a Markdown report with SVG charts.
+
+    ./bazelw run -c opt //benchmarks:report            # full run, about 10 minutes
+    ./bazelw run -c opt //benchmarks:report -- --quick # smoke run, about a minute
+
+Writes benchmarks/results/ in the source tree (report.md and *.svg), or --out DIR. Every result is
+stated as a ratio to the baselines measured in the same run: the machines are shared and absolute
+numbers move by up to 2x between runs. Uses only Python's standard library.
+"""
+
+import argparse
+import datetime
+import html
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+
+# The benchmark binaries, as passed by the Bazel target (runfiles paths), by name.
+BENCHMARKS = ("domain_benchmark", "reclamation_benchmark", "hash_map_benchmark",
+              "list_benchmark", "copy_on_grow_array_benchmark", "replace_map_benchmark")
+
+HASH_MAPS = ("rcu_hash_map_nocache", "rcu_hash_map_cache", "liburcu_rculfhash",
+             "tbb_concurrent_hash_map", "std_unordered_map_shared_mutex",
+             "std_unordered_map_mutex", "absl_flat_hash_map_mutex",
+             "absl_flat_hash_map_unsynchronized")
+
+
+def progress(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_benchmark(binary, args, quick):
+    """Runs one binary; returns (benchmarks from its JSON output, peak RSS in MiB)."""
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
+        path = out.name
+    cmd = [binary, "--benchmark_format=json", "--benchmark_out=" + path,
+           "--benchmark_out_format=json"] + args
+    if quick:
+        cmd.append("--benchmark_min_time=0.01")
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    stderr = proc.stderr.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit("benchmark failed: %s\n%s" % (" ".join(cmd), stderr))
+    with open(path) as f:
+        data = json.load(f)
+    os.unlink(path)
+    return data["benchmarks"], usage.ru_maxrss / 1024.0
+
+
+def rate(b):
+    """Operations per second of one benchmark result."""
+    if "items_per_second" in b:
+        return b["items_per_second"]
+    seconds = b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
+    return 1.0 / seconds
+
+
+def ns(b):
+    """Time per operation in nanoseconds (CPU time: per thread when several run)."""
+    return b["cpu_time"] * {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}[b["time_unit"]]
+
+
+def by_name(results):
+    return {b["name"]: b for b in results if b.get("run_type", "iteration") == "iteration"}
+
+
+# ---- SVG ------------------------------------------------------------------------------------
+
+PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
+           "#7f7f7f")
+
+
+def bar_chart(path, title, unit, groups, series, values, highlight="rcu"):
+    """Grouped horizontal bars: for each group, one bar per series. values[(group, series)]."""
+    bar_h, gap, left, width = 14, 10, 300, 420
+    rows = [(g, s) for g in groups for s in series if (g, s) in values]
+    height = 60 + len(rows) * bar_h + len(groups) * gap
+    top = max([values[r] for r in rows] or [1.0])
+    out = ['<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" '
+           'font-family="sans-serif" font-size="11">' % (left + width + 120, height),
+           '<rect width="100%" height="100%" fill="white"/>',
+           '<text x="10" y="20" font-size="14" font-weight="bold">%s</text>' % html.escape(title),
+           '<text x="10" y="36" fill="#555">%s</text>' % html.escape(unit)]
+    y = 50
+    for g in groups:
+        present = [s for s in series if (g, s) in values]
+        if not present:
+            continue
+        out.append('<text x="10" y="%d" font-weight="bold">%s</text>' % (y + 10, html.escape(g)))
+        for s in present:
+            v = values[(g, s)]
+            w = max(1.0, width * v / top)
+            color = PALETTE[series.index(s) % len(PALETTE)]
+            weight = "bold" if s.startswith(highlight) else "normal"
+            out.append('<text x="%d" y="%d" text-anchor="end" font-weight="%s">%s</text>'
+                       % (left - 6, y + 11, weight, html.escape(s)))
+            out.append('<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>'
+                       % (left, y + 1, w, bar_h - 2, color))
+            out.append('<text x="%.1f" y="%d">%s</text>' % (left + w + 4, y + 11, fmt(v)))
+            y += bar_h
+        y += gap
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def fmt(v):
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if v >= scale:
+            return "%.3g%s" % (v / scale, unit)
+    return "%.3g" % v
+
+
+# ---- the report -----------------------------------------------------------------------------
+
+def machine():
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.*)", f.read())
+            model = m.group(1) if m else model
+    except OSError:
+        pass
+    compiler = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
+    return {
+        "cpu": "%s, %d cores" % (model, os.cpu_count()),
+        "kernel": platform.release(),
+        "compiler": compiler.splitlines()[0] if compiler else "unknown",
+        "flags": "bazel -c opt (-O2 -DNDEBUG), -std=c++20",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def ratio(a, b):
+    return "%.2fx" % (a / b) if b else "n/a"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: tiny iteration times")
+    parser.add_argument("--out", help="output directory (default: benchmarks/results/)")
+    parser.add_argument("binaries", nargs="*", help="the benchmark binaries (set by Bazel)")
+    args = parser.parse_args()
+
+    binaries = {os.path.basename(b): b for b in args.binaries}
+    missing = [b for b in BENCHMARKS if b not in binaries]
+    if missing:
+        raise SystemExit("missing benchmark binaries: %s" % ", ".join(missing))
+    out = args.out or os.path.join(os.environ.get("BUILD_WORKSPACE_DIRECTORY", "."),
+                                   "benchmarks", "results")
+    os.makedirs(out, exist_ok=True)
+
+    steps = ["domain_benchmark", "reclamation_benchmark"] + \
+            ["hash_map_benchmark:" + m for m in HASH_MAPS] + \
+            ["list_benchmark", "copy_on_grow_array_benchmark", "replace_map_benchmark"]
+    results, rss = {}, {}
+    for i, step in enumerate(steps, 1):
+        name, _, only = step.partition(":")
+        progress("[%d/%d] %s%s" % (i, len(steps), name, (" " + only) if only else ""))
+        bench_args = ["--benchmark_filter=^%s/" % only] if only else []
+        if args.quick and name == "domain_benchmark":
+            bench_args.append("--benchmark_filter=ReadSection|SynchronizeNoReader")
+        found, peak = run_benchmark(binaries[name], bench_args, args.quick)
+        results.update(by_name(found))
+        if only:
+            rss[only] = peak
+
+    info = machine()
+    md = ["# Benchmark report", "",
+          "Produced by `./bazelw run -c opt //benchmarks:report%s`." % (" -- --quick" if args.quick else ""),
+          "", "| machine | |", "|---|---|"]
+    md += ["| %s | %s |" % (k, v) for k, v in info.items()]
+    md += ["", "All figures come from this one run; ratios compare results measured side by side.",
+           "A ratio above 1 means this library is faster.", ""]
+
+    # Read side.
+    flavors = ["rcu", "rcu_default_domain", "rcu_lock_unlock", "liburcu_memb", "liburcu_qsbr",
+               "std_shared_mutex", "std_mutex", "absl_mutex_reader"]
+    values = {}
+    for t in (1, 2):
+        for f in flavors:
+            b = results.get("ReadSection/%s/threads:%d" % (f, t))
+            if b:
+                values[("%d thread%s" % (t, "s" if t > 1 else ""), f)] = ns(b)
+    bar_chart(os.path.join(out, "read_side.svg"), "Read-side section: enter + exit",
+              "nanoseconds per section per thread (shorter is better)",
+              ["1 thread", "2 threads"], flavors, values)
+    md += ["## Read side", "", "![read side](read_side.svg)", "",
+           "| flavor | 1 thread (ns) | 2 threads (ns) | rcu is faster by |", "|---|---|---|---|"]
+    for f in flavors:
+        one, two = values.get(("1 thread", f)), values.get(("2 threads", f))
+        if one is None:
+            continue
+        rcu = values.get(("1 thread", "rcu"))
+        md.append("| %s | %.2f | %s | %s |" % (f, one, "%.2f" % two if two else "",
+                                              ratio(one, rcu) if rcu else ""))
+
+    # Grace periods.
+    gp = {}
+    for kind in ("SynchronizeNoReader", "SynchronizeOneReader"):
+        for f in ["rcu", "rcu_expedited", "liburcu_memb", "liburcu_qsbr"]:
+            b = results.get("%s/%s/real_time" % (kind, f))
+            if b:
+                gp[(kind, f)] = b["real_time"] * {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b["time_unit"]]
+    if gp:
+        bar_chart(os.path.join(out, "synchronize.svg"), "Synchronize() latency",
+                  "microseconds (shorter is better)",
+                  ["SynchronizeNoReader", "SynchronizeOneReader"],
+                  ["rcu", "rcu_expedited", "liburcu_memb", "liburcu_qsbr"], gp)
+        md += ["", "## Grace periods", "", "![synchronize](synchronize.svg)", "",
+               "| case | rcu (us) | liburcu memb (us) | ratio |", "|---|---|---|---|"]
+        for kind in ("SynchronizeNoReader", "SynchronizeOneReader"):
+            a, b = gp.get((kind, "rcu")), gp.get((kind, "liburcu_memb"))
+            if a and b:
+                md.append("| %s | %.3f | %.3f | %s |" % (kind, a, b, ratio(b, a)))
+
+    # Callbacks.
+    cb = {}
+    for name in ("Enqueue", "EndToEnd"):
+        for f in ("rcu_retire", "rcu_call", "liburcu_call_rcu"):
+            b = results.get("%s/%s" % (name, f))
+            if b:
+                cb[(name, f)] = rate(b)
+    if cb:
+        bar_chart(os.path.join(out, "callbacks.svg"), "Deferred reclamation throughput",
+                  "callbacks per second (longer is better)", ["Enqueue", "EndToEnd"],
+                  ["rcu_retire", "rcu_call", "liburcu_call_rcu"], cb)
+        md += ["", "## Deferred reclamation", "", "![callbacks](callbacks.svg)", "",
+               "| | rcu Retire | rcu Call | liburcu call_rcu | Retire vs liburcu |",
+               "|---|---|---|---|---|"]
+        for name in ("Enqueue", "EndToEnd"):
+            r = [cb.get((name, f)) for f in ("rcu_retire", "rcu_call", "liburcu_call_rcu")]
+            if all(r):
+                md.append("| %s (/s) | %s | %s | %s | %s |" % (name, fmt(r[0]), fmt(r[1]),
+                                                              fmt(r[2]), ratio(r[0], r[2])))
+
+    # Hash map: throughput against update ratio and against threads.
+    mixes = ["0%", "1%", "10%", "50%"]
+    hm_mix, hm_threads = {}, {}
+    for m in HASH_MAPS:
+        for mix in mixes:
+            b = results.get("%s/uniform/%supdates/real_time/threads:2" % (m, mix))
+            if b:
+                hm_mix[("%s updates" % mix, m)] = rate(b)
+        for t in (1, 2):
+            b = results.get("%s/uniform/0%%updates/real_time/threads:%d" % (m, t))
+            if b:
+                hm_threads[("%d thread%s" % (t, "s" if t > 1 else ""), m)] = rate(b)
+    bar_chart(os.path.join(out, "hash_map_updates.svg"),
+              "Hash map, 1M keys, 2 threads: throughput against update ratio",
+              "operations per second (longer is better)",
+              ["%s updates" % x for x in mixes], list(HASH_MAPS), hm_mix)
+    bar_chart(os.path.join(out, "hash_map_threads.svg"),
+              "Hash map, 1M keys, read-only: throughput against threads",
+              "lookups per second (longer is better)", ["1 thread", "2 threads"],
+              list(HASH_MAPS), hm_threads)
+    md += ["", "## Hash map", "", "![hash map updates](hash_map_updates.svg)", "",
+           "![hash map threads](hash_map_threads.svg)", "",
+           "rcu::HashMap (cache off) against each map, 2 threads, uniform keys (above 1: rcu is faster):",
+           "", "| against | " + " | ".join("%s updates" % x for x in mixes) + " | peak RSS (MiB) |",
+           "|---|" + "---|" * (len(mixes) + 1)]
+    for m in HASH_MAPS:
+        cells = []
+        for mix in mixes:
+            a = hm_mix.get(("%s updates" % mix, "rcu_hash_map_nocache"))
+            b = hm_mix.get(("%s updates" % mix, m))
+            cells.append(ratio(a, b) if a and b else "")
+        md.append("| %s | %s | %.0f |" % (m, " | ".join(cells), rss.get(m, 0)))
+    pending = [results.get("rcu_hash_map_nocache/uniform/50%updates/real_time/threads:2", {}),
+               results.get("rcu_hash_map_cache/uniform/50%updates/real_time/threads:2", {})]
+    md += ["", "Peak pending reclamation in the 50%%-update runs (callbacks queued, not yet run): "
+           "%s (cache off), %s (cache on). Peak RSS is per process, each map measured alone "
+           "(1M keys loaded)." % tuple(fmt(p.get("peak_pending", 0)) for p in pending)]
+
+    # The other containers.
+    def rates(prefix):
+        return {k[len(prefix):]: rate(b) for k, b in results.items() if k.startswith(prefix)}
+
+    md += ["", "## Other containers", "",
+           "| benchmark | rcu | baseline | ratio |", "|---|---|---|---|"]
+    pairs = [
+        ("List traversal, updater running, 1 thread",
+         "Traverse1000/rcu_list/with_updater/real_time/threads:1",
+         "Traverse1000/std_list_shared_mutex/with_updater/real_time/threads:1"),
+        ("List lookup, read-only, 2 threads", "Lookup/rcu_list/read_only/real_time/threads:2",
+         "Lookup/std_list_shared_mutex/read_only/real_time/threads:2"),
+        ("Array indexed reads, appender running, 2 threads",
+         "IndexedRead/rcu_copy_on_grow_array/with_appender/reads_per_section:1/real_time/threads:2",
+         "IndexedRead/std_vector_shared_mutex/with_appender/reads_per_section:1/real_time/threads:2"),
+        ("Replace map lookups, updater running, 2 threads",
+         "LookupWhileUpdating/rcu_replace_map/real_time/threads:2",
+         "LookupWhileUpdating/std_map_shared_mutex/real_time/threads:2"),
+    ]
+    for label, a, b in pairs:
+        if a in results and b in results:
+            md.append("| %s | %s/s | %s/s (%s) | %s |" % (
+                label, fmt(rate(results[a])), fmt(rate(results[b])), b.split("/")[1],
+                ratio(rate(results[a]), rate(results[b]))))
+
+    with open(os.path.join(out, "report.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump({"machine": info, "quick": args.quick, "results": results}, f, indent=1)
+    progress("wrote %s" % os.path.join(out, "report.md"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Runs the report in --quick mode into a temporary directory and checks what it wrote.
+set -euo pipefail
+report="$1"
+shift
+out="${TEST_TMPDIR:-$(mktemp -d)}/results"
+"$report" --quick --out "$out" "$@"
+for f in report.md results.json read_side.svg synchronize.svg callbacks.svg hash_map_updates.svg \
+         hash_map_threads.svg; do
+  test -s "$out/$f" || { echo "missing or empty: $f"; exit 1; }
+done
+grep -q "## Hash map" "$out/report.md"
+grep -q "<svg" "$out/hash_map_updates.svg"
+echo "1 passed, 0 failed"
