@@ -77,9 +77,13 @@ _TBB = {
 }
 
 def rcu_system_deps():
-    """Declares the system-package repositories this workspace builds against (offline)."""
-    system_library(name = "com_google_absl", targets = _ABSL, package = "libabsl-dev")
-    system_library(name = "com_google_googletest", targets = _GTEST, package = "libgtest-dev libgmock-dev")
-    system_library(name = "com_github_google_benchmark", targets = _BENCHMARK, package = "libbenchmark-dev")
-    system_library(name = "liburcu", targets = _LIBURCU, package = "liburcu-dev")
-    system_library(name = "tbb", targets = _TBB, package = "libtbb-dev")
+    """Declares the system-package repositories (offline), except those already declared."""
+    for name, targets, package in [
+        ("com_google_absl", _ABSL, "libabsl-dev"),
+        ("com_google_googletest", _GTEST, "libgtest-dev libgmock-dev"),
+        ("com_github_google_benchmark", _BENCHMARK, "libbenchmark-dev"),
+        ("liburcu", _LIBURCU, "liburcu-dev"),
+        ("tbb", _TBB, "libtbb-dev"),
+    ]:
+        if not native.existing_rule(name):
+            system_library(name = name, targets = targets, package = package)
