@@ -222,12 +222,14 @@ class Server {
   void Serve(int fd) {
     LineReader reader(fd);
     std::string out;
+    bool shutdown_requested = false;
     while (auto line = reader.Next()) {
-      out += Answer(*line);
-      if (!reader.HasLine()) {  // answer a pipelined batch in one send
+      out += Answer(*line, shutdown_requested);
+      if (!reader.HasLine() || shutdown_requested) {  // answer a pipelined batch in one send
         if (!SendAll(fd, out)) break;
         out.clear();
       }
+      if (shutdown_requested) Stop();  // after the reply is on its way
       if (stopping_.load()) break;
     }
     {
@@ -237,7 +239,7 @@ class Server {
     close(fd);
   }
 
-  std::string Answer(const std::string& line) {
+  std::string Answer(const std::string& line, bool& shutdown_requested) {
     char cmd[16] = {};
     uint64_t key = 0, value = 0;
     const int n = std::sscanf(line.c_str(), "%15s %" SCNu64 " %" SCNu64, cmd, &key, &value);
@@ -253,7 +255,7 @@ class Server {
     if (c == "DEL" && n == 2) return store_.Del(key) ? "OK\n" : "MISSING\n";
     if (c == "STATS") return "STATS " + store_.Stats() + "\n";
     if (c == "SHUTDOWN") {
-      std::thread([this] { Stop(); }).detach();
+      shutdown_requested = true;
       return "BYE\n";
     }
     return "ERROR unknown request\n";
