@@ -1,6 +1,7 @@
 #include "rcu/internal/reclaimer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -191,9 +192,34 @@ void Reclaimer::WorkerLoop() {
       }
     }
     progress_.notify_all();
-    if (!batch.empty()) continue;
+    if (!batch.empty()) {
+      Accumulate();
+      continue;
+    }
     if (stopping) return;
     Idle();
+  }
+}
+
+void Reclaimer::Accumulate() {
+  // Let callbacks accumulate for a while before the next grace period, as the kernel does: one
+  // grace period (one membarrier, which interrupts every running thread of the process) then
+  // serves a millisecond's worth of callbacks instead of a few. A Barrier(), back-pressure or
+  // shutdown wakes the thread at once.
+  const auto until = std::chrono::steady_clock::now() + kAccumulate;
+  for (;;) {
+    const uint32_t generation = work_word_.load(std::memory_order_acquire);
+    if (stop_.load(std::memory_order_acquire) || expedite_.load(std::memory_order_relaxed)) {
+      return;
+    }
+    {
+      UpdateLock lock(mu_);
+      if (barrier_request_.load(std::memory_order_acquire) > collected_seq_) return;
+    }
+    const auto left = until - std::chrono::steady_clock::now();
+    if (left <= std::chrono::nanoseconds::zero()) return;
+    FutexWait(&work_word_, generation,
+              std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
   }
 }
 

@@ -8,7 +8,9 @@
 //            exited threads included, so nothing they queued is lost);
 //   wait     one grace period for the whole batch (shared with concurrent Synchronize() callers;
 //            expedited while the domain is over its back-pressure bound);
-//   invoke   every callback of the batch, once.
+//   invoke   every callback of the batch, once;
+//   pause    about a millisecond, so that the next grace period serves many callbacks (a
+//            Barrier(), back-pressure or shutdown ends the pause at once).
 //
 // With nothing to collect a worker sleeps on a futex; the first callback a thread queues into an
 // empty list or block wakes it. Barrier() asks for one more collection and waits until every batch
@@ -23,6 +25,7 @@
 #include <pthread.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <vector>
@@ -80,8 +83,12 @@ class Reclaimer {
   static void ForkParent();
   static void ForkChild();
 
+  // How long a worker lets callbacks accumulate between batches (see Accumulate()).
+  static constexpr std::chrono::microseconds kAccumulate{1000};
+
   void StartWorkers();
   void WorkerLoop();
+  void Accumulate();
   void Idle();
   Batch CollectLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Invoke(Batch& batch);
