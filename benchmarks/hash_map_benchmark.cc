@@ -103,8 +103,11 @@ struct Rcu {
   static void Update(uint64_t key, uint64_t value) { Map().InsertOrAssign(key, value); }
 };
 
-struct StdShared {
-  static std::shared_mutex mu;
+// std::unordered_map under a lock: readers take ReadLock (shared_lock for std::shared_mutex,
+// unique_lock for std::mutex), updaters an exclusive one.
+template <typename Mutex, template <typename> class ReadLock>
+struct StdLocked {
+  static Mutex mu;
   static std::unordered_map<uint64_t, uint64_t>& Map() {
     static auto* map = [] {
       auto* m = new std::unordered_map<uint64_t, uint64_t>;
@@ -116,33 +119,20 @@ struct StdShared {
   static void Online() {}
   static void Offline() {}
   static uint64_t Lookup(uint64_t key) {
-    std::shared_lock lock(mu);
+    ReadLock<Mutex> lock(mu);
     auto it = Map().find(key);
     return it != Map().end() ? it->second : 0;
   }
   static void Update(uint64_t key, uint64_t value) {
-    std::unique_lock lock(mu);
+    std::unique_lock<Mutex> lock(mu);
     Map()[key] = value;
   }
 };
-std::shared_mutex StdShared::mu;
+template <typename Mutex, template <typename> class ReadLock>
+Mutex StdLocked<Mutex, ReadLock>::mu;
 
-struct StdMutex {
-  static std::mutex mu;
-  static std::unordered_map<uint64_t, uint64_t>& Map() { return StdShared::Map(); }
-  static void Online() {}
-  static void Offline() {}
-  static uint64_t Lookup(uint64_t key) {
-    std::lock_guard lock(mu);
-    auto it = Map().find(key);
-    return it != Map().end() ? it->second : 0;
-  }
-  static void Update(uint64_t key, uint64_t value) {
-    std::lock_guard lock(mu);
-    Map()[key] = value;
-  }
-};
-std::mutex StdMutex::mu;
+using StdShared = StdLocked<std::shared_mutex, std::shared_lock>;
+using StdMutex = StdLocked<std::mutex, std::unique_lock>;
 
 struct AbslLocked {
   static absl::Mutex mu;

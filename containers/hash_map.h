@@ -191,13 +191,9 @@ class HashMap {
     size_t size;
     {
       UpdateLock lock(StripeFor(hash));
-      Table* table = table_.load(std::memory_order_relaxed);
-      std::atomic<Node*>* link = &table->Bucket(hash);
+      std::atomic<Node*>& bucket = table_.load(std::memory_order_relaxed)->Bucket(hash);
+      std::atomic<Node*>* link = FindLink(bucket, hash, key);
       Node* n = link->load(std::memory_order_relaxed);
-      while (n != nullptr && !(n->hash == hash && eq_(n->key, key))) {
-        link = &n->next;
-        n = link->load(std::memory_order_relaxed);
-      }
       if (n == nullptr) return false;
       link->store(n->next.load(std::memory_order_relaxed), std::memory_order_release);
       Remove(n);
@@ -292,19 +288,26 @@ class HashMap {
   size_t BucketCount() const { return buckets_.load(std::memory_order_relaxed); }
   int GracePeriodsBeforeFree() const { return cache_slots_ != 0 ? 2 : 1; }
 
+  // The link (a bucket head or a node's next) that points to `key`'s node, or the null link at
+  // the end of the chain. Requires: the key's stripe is held.
+  std::atomic<Node*>* FindLink(std::atomic<Node*>& bucket, size_t hash, const K& key) const {
+    std::atomic<Node*>* link = &bucket;
+    for (Node* n = link->load(std::memory_order_relaxed);
+         n != nullptr && !(n->hash == hash && eq_(n->key, key));
+         n = link->load(std::memory_order_relaxed)) {
+      link = &n->next;
+    }
+    return link;
+  }
+
   bool Upsert(const K& key, V value, bool assign) {
     const size_t hash = hasher_(key);
     size_t size;
     {
       UpdateLock lock(StripeFor(hash));
-      Table* table = table_.load(std::memory_order_relaxed);
-      std::atomic<Node*>& bucket = table->Bucket(hash);
-      std::atomic<Node*>* link = &bucket;
+      std::atomic<Node*>& bucket = table_.load(std::memory_order_relaxed)->Bucket(hash);
+      std::atomic<Node*>* link = FindLink(bucket, hash, key);
       Node* n = link->load(std::memory_order_relaxed);
-      while (n != nullptr && !(n->hash == hash && eq_(n->key, key))) {
-        link = &n->next;
-        n = link->load(std::memory_order_relaxed);
-      }
       if (n != nullptr) {
         if (!assign) return false;
         // Replace, never modify in place: readers see the old node or the new one, whole.

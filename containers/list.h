@@ -61,7 +61,16 @@ namespace rcu {
 
 template <typename T, typename Tag>
 class IntrusiveList;
-template <typename T, typename Tag>
+
+// What a list iterator shows of an element: the element itself, unless a list says otherwise.
+struct ListIdentity {
+  template <typename T>
+  const T& operator()(const T& element) const {
+    return element;
+  }
+};
+
+template <typename T, typename Tag, typename Project = ListIdentity>
 class ListRange;
 
 // The link an element of an IntrusiveList<T, Tag> carries, as a base class of T. One hook per
@@ -76,7 +85,7 @@ class ListHook {
  private:
   template <typename T, typename U>
   friend class IntrusiveList;
-  template <typename T, typename U>
+  template <typename T, typename U, typename P>
   friend class ListRange;
 
   std::atomic<ListHook*> next_{nullptr};  // read by readers
@@ -85,21 +94,22 @@ class ListHook {
   GracePeriodCookie erased_;  // a grace period after the last erase (L3)
 };
 
-// Forward iteration over a list inside a read-side section.
-template <typename T, typename Tag>
+// Forward iteration over a list inside a read-side section. Each element is shown as
+// Project()(const T&): the element itself, or (for List<T>) the value it holds.
+template <typename T, typename Tag, typename Project>
 class ListRange {
  public:
   class iterator {
    public:
+    using reference = decltype(Project()(std::declval<const T&>()));
+    using value_type = std::remove_cvref_t<reference>;
     using iterator_category = std::forward_iterator_tag;
-    using value_type = T;
     using difference_type = std::ptrdiff_t;
-    using pointer = const T*;
-    using reference = const T&;
+    using pointer = const value_type*;
 
     iterator() = default;
-    reference operator*() const { return *static_cast<const T*>(node_); }
-    pointer operator->() const { return static_cast<const T*>(node_); }
+    reference operator*() const { return Project()(*static_cast<const T*>(node_)); }
+    pointer operator->() const { return &**this; }
     iterator& operator++() {
       node_ = node_->next_.load(std::memory_order_acquire);
       return *this;
@@ -118,12 +128,18 @@ class ListRange {
     const ListHook<Tag>* node_ = nullptr;
   };
 
+  // The same elements, shown through another projection.
+  template <typename OtherProject>
+  explicit ListRange(const ListRange<T, Tag, OtherProject>& other) : first_(other.first_) {}
+
   iterator begin() const { return iterator(first_); }
   iterator end() const { return iterator(nullptr); }
 
  private:
   template <typename U, typename V>
   friend class IntrusiveList;
+  template <typename U, typename V, typename P>
+  friend class ListRange;
   explicit ListRange(const ListHook<Tag>* first) : first_(first) {}
   const ListHook<Tag>* first_;
 };
@@ -335,44 +351,10 @@ class List {
   };
 
  public:
-  class Range {
-   public:
-    class iterator {
-     public:
-      using iterator_category = std::forward_iterator_tag;
-      using value_type = T;
-      using difference_type = std::ptrdiff_t;
-      using pointer = const T*;
-      using reference = const T&;
-
-      iterator() = default;
-      reference operator*() const { return it_->value; }
-      pointer operator->() const { return &it_->value; }
-      iterator& operator++() {
-        ++it_;
-        return *this;
-      }
-      iterator operator++(int) {
-        iterator old = *this;
-        ++it_;
-        return old;
-      }
-      friend bool operator==(const iterator& a, const iterator& b) { return a.it_ == b.it_; }
-      friend bool operator!=(const iterator& a, const iterator& b) { return a.it_ != b.it_; }
-
-     private:
-      friend class Range;
-      explicit iterator(typename ListRange<Node, void>::iterator it) : it_(it) {}
-      typename ListRange<Node, void>::iterator it_;
-    };
-    iterator begin() const { return iterator(range_.begin()); }
-    iterator end() const { return iterator(range_.end()); }
-
-   private:
-    friend class List;
-    explicit Range(ListRange<Node, void> range) : range_(range) {}
-    ListRange<Node, void> range_;
+  struct ValueOf {
+    const T& operator()(const Node& node) const { return node.value; }
   };
+  using Range = ListRange<Node, void, ValueOf>;
 
   explicit List(Domain& domain = Domain::Default()) : list_(domain) {}
   List(const List&) = delete;

@@ -40,15 +40,15 @@ Domain* Domain::CreateDefault() {
 }
 
 Domain::~Domain() {
-  for (const internal::ThreadRecord* r = internal::RegistryHead(); r != nullptr; r = r->next) {
-    if (r->in_use.load(std::memory_order_acquire) &&
-        r->ctr[slot_].load(std::memory_order_acquire) != 0) {
+  internal::ForEachRecord([&](const internal::ThreadRecord& r) {
+    if (r.in_use.load(std::memory_order_acquire) &&
+        r.ctr[slot_].load(std::memory_order_acquire) != 0) {
       internal::Die(internal::SourceLocation::current(),
                     "R10: rcu::Domain destroyed while thread %d is inside one of its read-side "
                     "sections",
-                    r->tid.load(std::memory_order_relaxed));
+                    r.tid.load(std::memory_order_relaxed));
     }
-  }
+  });
   reclaimer_->DrainAndStop();  // runs every queued callback
   internal::ReleaseDomainSlot(slot_);
 }
@@ -121,18 +121,16 @@ void Domain::RunGracePeriod(bool expedited) {
     const uint64_t target = epoch_.load(std::memory_order_relaxed) + 1;
     epoch_.store(target, std::memory_order_relaxed);
     bool announced = false;
-    for (const internal::ThreadRecord* r = internal::RegistryHead(); r != nullptr;
-         r = r->next) {
-      WaitForReader(*r, target, expedited, announced, start);
-    }
+    internal::ForEachRecord([&](const internal::ThreadRecord& r) {
+      WaitForReader(r, target, expedited, announced, start);
+    });
     if (announced) {
       exit_flags_.store(exit_flags_.load(std::memory_order_relaxed) & ~kWaiters,
                         std::memory_order_relaxed);
     }
-    const uint64_t ns = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                             start)
-            .count());
+    const uint64_t ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                  std::chrono::steady_clock::now() - start)
+                                                  .count());
     gp_waited_.fetch_add(1, std::memory_order_relaxed);
     gp_wait_ns_total_.fetch_add(ns, std::memory_order_relaxed);
     if (ns > gp_wait_ns_max_.load(std::memory_order_relaxed)) {

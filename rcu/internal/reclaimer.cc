@@ -33,7 +33,8 @@ Reclaimer::Reclaimer(Domain& domain, int slot, int threads, uint64_t max_pending
     : domain_(domain),
       slot_(slot),
       threads_(std::max(1, threads)),
-      max_pending_(static_cast<int64_t>(std::max<uint64_t>(max_pending, 2 * kQueuedFlushInterval))) {
+      max_pending_(
+          static_cast<int64_t>(std::max<uint64_t>(max_pending, 2 * kQueuedFlushInterval))) {
   static const bool registered = [] {
     pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild);
     return true;
@@ -129,9 +130,8 @@ void Reclaimer::Barrier() {
          !barrier_request_.compare_exchange_weak(request, target, std::memory_order_relaxed)) {
   }
   Wake();
-  progress_.wait(mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return BatchesDoneThrough(target);
-  });
+  progress_.wait(mu_,
+                 [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return BatchesDoneThrough(target); });
 }
 
 bool Reclaimer::BatchesDoneThrough(uint64_t seq) const {
@@ -212,10 +212,7 @@ void Reclaimer::Accumulate() {
     if (stop_.load(std::memory_order_acquire) || expedite_.load(std::memory_order_relaxed)) {
       return;
     }
-    {
-      UpdateLock lock(mu_);
-      if (barrier_request_.load(std::memory_order_acquire) > collected_seq_) return;
-    }
+    if (BarrierPending()) return;
     const auto left = until - std::chrono::steady_clock::now();
     if (left <= std::chrono::nanoseconds::zero()) return;
     FutexWait(&work_word_, generation,
@@ -229,14 +226,14 @@ void Reclaimer::Idle() {
   // that either they see us idle (and wake us) or we see their callback below.
   HeavyFence();
   const uint32_t generation = work_word_.load(std::memory_order_acquire);
-  const bool work = AnythingQueued() || stop_.load(std::memory_order_acquire) ||
-                    barrier_request_.load(std::memory_order_acquire) >
-                        [&] {
-                          UpdateLock lock(mu_);
-                          return collected_seq_;
-                        }();
+  const bool work = AnythingQueued() || stop_.load(std::memory_order_acquire) || BarrierPending();
   if (!work) FutexWait(&work_word_, generation, /*timeout_ns=*/0);
   idle_workers_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+bool Reclaimer::BarrierPending() const {
+  UpdateLock lock(mu_);
+  return barrier_request_.load(std::memory_order_acquire) > collected_seq_;
 }
 
 void Reclaimer::Wake() {
@@ -339,9 +336,8 @@ bool Reclaimer::AnythingQueued() const {
 
 uint64_t Reclaimer::ExactQueued() const {
   uint64_t queued = 0;
-  ForEachRecord([&](const ThreadRecord& r) {
-    queued += r.queued[slot_].load(std::memory_order_relaxed);
-  });
+  ForEachRecord(
+      [&](const ThreadRecord& r) { queued += r.queued[slot_].load(std::memory_order_relaxed); });
   return queued;
 }
 

@@ -15,8 +15,8 @@
 // With nothing to collect a worker sleeps on a futex; the first callback a thread queues into an
 // empty list or block wakes it. Barrier() asks for one more collection and waits until every batch
 // up to it has been invoked; with nothing queued and nothing in flight it returns at once.
-// Back-pressure: every kQueuedFlushInterval callbacks a thread adds to a shared count; past half the
-// bound the workers expedite grace periods, past the bound the queueing thread sleeps until the
+// Back-pressure: every kQueuedFlushInterval callbacks a thread adds to a shared count; past half
+// the bound the workers expedite grace periods, past the bound the queueing thread sleeps until the
 // workers bring the pending count back to half the bound.
 
 #ifndef RCU_INTERNAL_RECLAIMER_H_
@@ -93,6 +93,8 @@ class Reclaimer {
   Batch CollectLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Invoke(Batch& batch);
   bool AnythingQueued() const;
+  // A Barrier() waits for a collection that has not happened yet.
+  bool BarrierPending() const ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t ExactQueued() const;
   int64_t ApproximatePending() const;
   void Wake();
