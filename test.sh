@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The project's test command: the whole suite, then the tests again under AddressSanitizer,
-# ThreadSanitizer and UndefinedBehaviorSanitizer, then the separate workspace in
-# examples/consumer/ that depends on this one (so the public labels and rcu_deps() cannot break).
+# The project's test command: the whole suite with g++, the tests again under AddressSanitizer,
+# ThreadSanitizer and UndefinedBehaviorSanitizer, the whole suite with clang (-Werror and
+# -Wthread-safety on our code; in its own output base, so the two toolchains never evict each
+# other's cache), then the separate workspace in examples/consumer/ that depends on this one (so
+# the public labels and rcu_deps() cannot break).
 # Extra arguments go to every `bazel test` (for example --test_tag_filters=-torture). Installs
 # what is missing through ./bazelw.
 set -uo pipefail
@@ -14,9 +16,10 @@ status=0
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 
+startup=()  # Bazel startup options for the next run()
 run() {
-  echo "==> bazel test $*"
-  "$bazelw" test "$@" 2>&1 | tee "$log"
+  echo "==> bazel ${startup[*]} test $*"
+  "$bazelw" "${startup[@]}" test "$@" 2>&1 | tee "$log"
   local rc=${PIPESTATUS[0]}
   passed=$((passed + $(grep -cE '^//[^ ]+ +(\(cached\) )?PASSED' "$log")))
   failed=$((failed + $(grep -cE '^//[^ ]+ +(\(cached\) )?(FAILED|TIMEOUT|NO STATUS|FAILED TO BUILD)' "$log")))
@@ -27,14 +30,19 @@ run() {
 }
 
 run //... "$@"
-# Benchmark smoke tests run uninstrumented peers (liburcu, TBB): plain build only.
+# Benchmark smoke tests run uninstrumented peers (liburcu, TBB), and the model checkers check
+# models, not the library: plain build only.
 for config in asan tsan ubsan; do
-  run --config="$config" --build_tests_only --test_tag_filters=-benchmark //... "$@"
+  run --config="$config" --build_tests_only --test_tag_filters=-benchmark,-model //... "$@"
 done
+# clang: the whole suite but the benchmark smoke tests (peers built once, with g++, are enough).
+startup=(--output_base="${HOME:-/root}/.cache/bazel-rcu-clang")
+run --repo_env=CC=clang --test_tag_filters=-benchmark //... "$@"
+startup=()
 
 pushd examples/consumer >/dev/null
 run //... "$@"
 popd >/dev/null
 
-echo "tests (plain, asan, tsan, ubsan, consumer workspace): $passed passed, $failed failed"
+echo "tests (g++, asan, tsan, ubsan, clang, consumer workspace): $passed passed, $failed failed"
 exit $status

@@ -36,11 +36,23 @@ namespace rcu {
 
 class Domain;
 
-// The link and function of one queued callback. Zero-initialized means "not queued".
+// The function of one queued callback; null means "not queued". The queue itself lives in the
+// domain's blocks (Call() appends the head's address), so the head is one pointer.
 struct CallbackHead {
-  CallbackHead* next = nullptr;
   void (*func)(CallbackHead*) = nullptr;
 };
+
+namespace internal {
+
+// How a queued CallbackHead runs: marked "not queued" first, so the callback may queue it again.
+inline void RunCallbackHead(void* p) {
+  auto* head = static_cast<CallbackHead*>(p);
+  void (*func)(CallbackHead*) = head->func;
+  head->func = nullptr;
+  func(head);
+}
+
+}  // namespace internal
 
 // ContainerOf()
 //

@@ -36,13 +36,25 @@
 //               membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) system call (none when no other
 //               thread has ever entered a section), then a scan of the registered readers. A
 //               waiter spins briefly, then (Synchronize only) sleeps until the last reader it
-//               waits for leaves; that reader wakes it. Where membarrier is unavailable, readers
-//               use one atomic exchange at entry and exit instead (see rcu/internal/sys.h).
+//               waits for leaves; that reader alone wakes it, once (other readers never pay for a
+//               sleeping grace period). Where membarrier is unavailable, readers execute one
+//               seq_cst fence at entry and one at exit instead (see rcu/internal/sys.h).
+// Signals:      lock(), unlock(), ReadGuard, InReadSection() and Published<T>::Read() are
+//               async-signal-safe: a handler may run sections of any domain, whatever the code
+//               it interrupted was doing (inside a section, entering or leaving one, or entering
+//               its thread's first one). Nothing else is: grace periods, Call(), Retire(),
+//               Barrier() and Stats() may lock or allocate.
+// fork():       the child keeps using every domain, and runs every callback queued before the
+//               fork that had not run yet, exactly once. fork() waits for grace periods and
+//               callbacks in flight to finish. Calling fork() inside a read-side section or from
+//               a callback would wait for itself: it aborts (R15, every build).
 // Misuse:       R3 Synchronize (any flavor) inside a section of the same domain aborts in every
 //               build (it would deadlock). R5 unbalanced unlock and nesting overflow abort when
 //               RCU_DEBUG_CHECKS is on. R6 a thread that exits inside a section is reported and
 //               its section ended. R10 destroying a domain while a thread is inside it aborts.
-//               R11 threads that exited are never waited for. See README "Rules".
+//               R11 threads that exited are never waited for. R14 invalid DomainOptions abort at
+//               construction. R15 fork() from a callback aborts. See README
+//               "Rules".
 //
 // Example:
 //   rcu::Published<Config> current;             // published.h
@@ -80,19 +92,28 @@ namespace rcu {
 namespace internal {
 class DomainTestPeer;
 class Reclaimer;
+void ForkPrepare();
+void ForkParent();
+void ForkChild();
 }  // namespace internal
 
+// Options of a domain; the constructor checks them (R14: an out-of-range value aborts, naming
+// the field).
 struct DomainOptions {
-  // Threads that run this domain's callbacks, started when the first callback is queued. One is
-  // enough for most programs: a batch of callbacks shares one grace period.
+  // Threads that run this domain's callbacks (1 to 64), started when the first callback is
+  // queued. One is enough for most programs: a batch of callbacks shares one grace period. With
+  // more, grace periods of consecutive batches overlap; callbacks still run one batch at a time,
+  // in queueing order.
   int callback_threads = 1;
-  // Back-pressure bound on callbacks queued but not yet run (R12). Past half of it, grace periods
-  // are expedited; past it, a thread that queues more sleeps until the callback threads have
-  // brought the count back to half. Exact for one queueing thread; each further concurrently
-  // queueing thread may overshoot it by up to 256.
+  // Back-pressure bound on callbacks queued but not yet run (R12); at least 1. Past half of it,
+  // grace periods are expedited; past it, a thread that queues more sleeps until the callback
+  // threads have brought the count back to half. The count moves in steps of 256, so bounds
+  // below 512 act as 512. Exact for one queueing thread; each further concurrently queueing
+  // thread may overshoot it by up to 256. UINT64_MAX (any value from 2^62) means no bound.
   uint64_t max_pending_callbacks = uint64_t{1} << 18;
   // R13: a grace period that has waited this long for one reader reports it (diagnostics.h),
-  // naming the thread, and again every stall_timeout while it keeps waiting.
+  // naming the thread, and again every stall_timeout while it keeps waiting. Must be positive;
+  // std::chrono::milliseconds::max() means never.
   std::chrono::milliseconds stall_timeout{10000};
 };
 
@@ -127,15 +148,18 @@ class Domain {
  public:
   // Domain::Domain()
   //
-  // A new, independent domain. Aborts if 64 domains are already alive.
-  explicit Domain(const DomainOptions& options = DomainOptions());
+  // A new, independent domain. Aborts if 64 domains are already alive, or if `options` are out of
+  // range (R14).
+  explicit Domain(const DomainOptions& options = DomainOptions(),
+                  const internal::SourceLocation& where = internal::SourceLocation::current());
 
   // Domain::~Domain()
   //
   // Runs every callback still queued, exactly once (callbacks they queue included), then stops
   // the callback threads.
-  // Requires: no thread is inside a read-side section of this domain (R10, checked in every
-  // build) and no other thread uses the domain any more.
+  // Requires: no thread is inside a read-side section of this domain, and the caller is not one
+  // of its callbacks (R10, checked in every build; the report names where the domain was
+  // created); no other thread uses the domain any more.
   ~Domain();
 
   Domain(const Domain&) = delete;
@@ -145,8 +169,9 @@ class Domain {
   //
   // The process-wide domain. Never destroyed; safe to use from static destructors and
   // thread_local destructors. At exit() it runs Barrier(), so callbacks queued before exit run
-  // (objects are freed and leak checkers stay quiet); a thread still inside a read-side section
-  // at exit() would make that wait, so join reader threads before exiting.
+  // (objects are freed and leak checkers stay quiet). Exit never hangs: when a reader holds that
+  // barrier up for more than a second (a detached or stuck thread parked in a section), exit
+  // reports it (R13) and leaves the callbacks that could not run (a leak at exit, not a hang).
   static Domain& Default() {
     static Domain* const domain = CreateDefault();
     return *domain;
@@ -155,12 +180,15 @@ class Domain {
   // Domain::lock()
   // Domain::unlock()
   //
-  // Enter and leave a read-side section; prefer `ReadGuard`. Nestable; wait-free.
+  // Enter and leave a read-side section; prefer `ReadGuard`. Nestable; wait-free;
+  // async-signal-safe.
   // Requires (unlock): the calling thread is inside a section of this domain (R5).
-  void lock() {
+  void lock(const internal::SourceLocation& where = internal::SourceLocation::current()) {
     internal::ThreadRecord* r = Record();
-    const bool outermost = Begin(r) != nullptr;
-    if (r->lock_depth[slot_]++ == 0) r->lock_owns[slot_] = outermost;
+    std::atomic<uint64_t>* outermost = Begin(r, where);
+    // A signal handler that runs its own lock()/unlock() between these lines finds the section
+    // open (nested) and leaves lock_owns alone unless it found lock_depth at 0.
+    if (r->lock_depth[slot_]++ == 0) r->lock_owns[slot_] = outermost != nullptr;
   }
   void unlock(const internal::SourceLocation& where = internal::SourceLocation::current()) {
     internal::ThreadRecord* r = internal::tls_record;
@@ -168,8 +196,10 @@ class Domain {
       internal::Die(where, "R5: bad unlock balance: Domain::unlock() without a matching lock() "
                            "on this thread");
     }
-    const bool outermost = --r->lock_depth[slot_] == 0 && r->lock_owns[slot_];
-    End(r, outermost ? &r->ctr[slot_] : nullptr, where);
+    // Read before the decrement: a handler's lock() that finds the depth at 0 rewrites it.
+    const bool owns = r->lock_owns[slot_];
+    const bool outermost = --r->lock_depth[slot_] == 0 && owns;
+    End(r, outermost ? &r->reader[slot_].ctr : nullptr, where);
   }
 
   // Domain::InReadSection()
@@ -177,7 +207,7 @@ class Domain {
   // Whether the calling thread is inside a read-side section of this domain.
   bool InReadSection() const {
     const internal::ThreadRecord* r = internal::tls_record;
-    return r != nullptr && r->ctr[slot_].load(std::memory_order_relaxed) != 0;
+    return r != nullptr && r->reader[slot_].ctr.load(std::memory_order_relaxed) != 0;
   }
 
   // Domain::Synchronize()
@@ -197,8 +227,17 @@ class Domain {
   // Domain::GetState()
   //
   // Takes a cookie for a grace period that begins after this call (the kernel's
-  // get_state_synchronize_rcu()). Never blocks; starts nothing.
+  // get_state_synchronize_rcu()). Never blocks; starts nothing: the cookie completes when some
+  // thread runs a grace period (Synchronize(), a callback batch, StartPoll()).
   GracePeriodCookie GetState() const;
+
+  // Domain::StartPoll()
+  //
+  // GetState(), and makes sure a grace period that completes the cookie starts soon (the
+  // kernel's start_poll_synchronize_rcu()): a callback thread of this domain runs it. Never
+  // blocks (it may start the callback threads). Use it to poll a cookie without anyone else
+  // updating.
+  GracePeriodCookie StartPoll();
 
   // Domain::PollState()
   //
@@ -217,8 +256,10 @@ class Domain {
   // Domain::Call()
   //
   // Queues `func(head)` to run on a callback thread after a grace period (the kernel's
-  // call_rcu()). Never allocates and never blocks, except for back-pressure (R12). Callbacks run
-  // in batches, in queueing order per queueing thread; a callback may queue more callbacks.
+  // call_rcu()). Never blocks, except for back-pressure (R12); appends to the calling thread's
+  // queue block, which comes from the domain's pool (a new 4 KiB block is allocated only when the
+  // pool is empty). Callbacks run exactly once, in batches, in queueing order per queueing thread
+  // (Call and Retire together); a callback may queue more callbacks.
   // Requires: `head` is not queued already (R7); `func` does not throw and does not wait for a
   // grace period or a barrier (R8).
   void Call(CallbackHead* head, void (*func)(CallbackHead*),
@@ -226,14 +267,19 @@ class Domain {
 
   // Domain::Retire()
   //
-  // Deletes `p` with `Deleter` after a grace period (the kernel's kfree_rcu()). Pointers are
-  // batched into 4 KiB blocks, so a retire does not allocate. Null is ignored.
+  // Deletes `p` with `Deleter` after a grace period (the kernel's kfree_rcu()), in queueing order
+  // with the thread's other callbacks. Pointers are batched into 4 KiB blocks, as for Call(), so
+  // a retire does not allocate. Null is ignored.
   // Requires: `p` is unpublished already (R9: otherwise a reader that starts after the grace
   // period began can still find it); not retired already (R7).
   template <typename T, typename Deleter = std::default_delete<T>>
   void Retire(T* p, const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    RetireErased(const_cast<void*>(static_cast<const void*>(p)), &DeleteErased<T, Deleter>,
-                 sizeof(T), where);
+    if (p == nullptr) return;
+    void* erased = const_cast<void*>(static_cast<const void*>(p));
+    if (internal::kDebugChecks) {
+      internal::NoteRetired(erased, sizeof(T), /*check_double_retire=*/true, where);
+    }
+    Enqueue(erased, &DeleteErased<T, Deleter>, sizeof(T), where);
   }
 
   // Domain::Barrier()
@@ -261,6 +307,9 @@ class Domain {
  private:
   friend class ReadGuard;
   friend class internal::DomainTestPeer;  // tests observe the epoch
+  friend void internal::ForkPrepare();
+  friend void internal::ForkParent();
+  friend void internal::ForkChild();
 
   static constexpr uint32_t kMaxNesting = 1u << 20;
 
@@ -268,33 +317,36 @@ class Domain {
   static internal::ThreadRecord* Record();
   // Begins a section on `r`. Returns the reader counter to clear at the end when this is the
   // outermost section, else null; End() takes what Begin() returned.
-  std::atomic<uint64_t>* Begin(internal::ThreadRecord* r);
+  std::atomic<uint64_t>* Begin(internal::ThreadRecord* r, const internal::SourceLocation& where);
   void End(internal::ThreadRecord* r, std::atomic<uint64_t>* outermost,
            const internal::SourceLocation& where);
+  void WakeWaiter(internal::ThreadRecord* r);
   void WaitForGracePeriod(bool expedited, const internal::SourceLocation& where,
                           const char* operation);
   void CheckMayBlock(const internal::SourceLocation& where, const char* operation, const char* rule);
-  void RetireErased(void* p, void (*deleter)(void*), size_t bytes,
-                    const internal::SourceLocation& where);
-  void RetireSlowPath(internal::ThreadRecord* r, void* p, void (*deleter)(void*), size_t bytes);
-  // Counts a queued callback; `first` when it went into an empty list or a new block.
+  // Appends {p, fn} to the calling thread's queue (Call and Retire).
+  void Enqueue(void* p, void (*fn)(void*), size_t bytes, const internal::SourceLocation& where);
+  void EnqueueSlowPath(void* p, void (*fn)(void*), size_t bytes,
+                       const internal::SourceLocation& where);
+  // Counts a queued callback; `first` when it started a new queue (a sleeping callback thread may
+  // need waking).
   void Queued(internal::ThreadRecord* r, size_t bytes, bool first);
   void QueuedSlowPath(uint64_t queued, bool first);
   void RunGracePeriod(bool expedited) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gp_mu_);
-  void WaitForReader(const internal::ThreadRecord& r, uint64_t target, bool expedited,
-                     bool& announced, std::chrono::steady_clock::time_point start);
-  void ExitSlowPath();
-
-  // exit_flags_ bits: readers leaving their outermost section take ExitSlowPath() when any is set.
-  static constexpr uint8_t kFallbackReaders = 1;  // no membarrier: readers fence themselves
-  static constexpr uint8_t kWaiters = 2;          // a grace period sleeps until a reader leaves
+  void WaitForReader(internal::ThreadRecord& r, uint64_t target, bool expedited,
+                     std::chrono::steady_clock::time_point start);
+  void BarrierAtExit();
+  // fork() handlers (domain.cc): quiesce, then resume in the parent or reset in the child.
+  void PrepareFork() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void ParentAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void ChildAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   // Read by every reader, written once per grace period: kept on one line of its own.
   alignas(64) std::atomic<uint64_t> epoch_{1};
-  std::atomic<uint8_t> exit_flags_;  // written only by the grace period holding gp_mu_
   const int slot_;
-  const bool light_;
+  const bool light_;  // internal::LightReadersEnabled(), read on every section
   const std::chrono::nanoseconds stall_timeout_;
+  const internal::SourceLocation created_at_;  // named by R10 reports
   // Torture and sanitizer self-tests only (set through internal::DomainTestPeer): grace periods
   // that do not wait, the "busted" RCU a test must catch.
   std::atomic<bool> busted_{false};
@@ -314,9 +366,14 @@ class Domain {
 // Not copyable, not movable: a section belongs to the thread and scope that entered it.
 class ReadGuard {
  public:
-  [[nodiscard]] explicit ReadGuard(Domain& domain = Domain::Default())
-      : domain_(domain), record_(Domain::Record()), outermost_(domain.Begin(record_)) {}
-  ~ReadGuard() { domain_.End(record_, outermost_, internal::SourceLocation::current()); }
+  [[nodiscard]] explicit ReadGuard(
+      Domain& domain = Domain::Default(),
+      const internal::SourceLocation& where = internal::SourceLocation::current())
+      : domain_(domain),
+        record_(Domain::Record()),
+        outermost_(domain.Begin(record_, where)),
+        where_(where) {}
+  ~ReadGuard() { domain_.End(record_, outermost_, where_); }
 
   ReadGuard(const ReadGuard&) = delete;
   ReadGuard& operator=(const ReadGuard&) = delete;
@@ -330,6 +387,7 @@ class ReadGuard {
   Domain& domain_;
   internal::ThreadRecord* const record_;
   std::atomic<uint64_t>* const outermost_;
+  const internal::SourceLocation where_;  // R5 reports name the guard's line
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -341,26 +399,28 @@ inline internal::ThreadRecord* Domain::Record() {
   return r;
 }
 
-inline std::atomic<uint64_t>* Domain::Begin(internal::ThreadRecord* r) {
+// Ordering (labels pair with domain.cc): [F1] a reader's entry fence pairs with the grace
+// period's heavy fence; [F2] a reader's exit fence pairs with the heavy fence of a grace period
+// about to sleep on it; [R1]/[R2] release stores of the counter carry the section's accesses to
+// the grace period's acquire load. Debug bookkeeping comes after the counter on entry and before
+// it on exit, so that a signal handler's section that lands anywhere in between balances.
+inline std::atomic<uint64_t>* Domain::Begin(internal::ThreadRecord* r,
+                                            const internal::SourceLocation& where) {
+  internal::ReaderState& reader = r->reader[slot_];
+  const bool light = light_;  // read before the fence, which would force a reload
+  std::atomic<uint64_t>* outermost = nullptr;
+  if (reader.ctr.load(std::memory_order_relaxed) == 0) {
+    // [R1] release: the previous section's accesses happen before a grace period that reads
+    // this value (C++20 release sequences do not carry same-thread stores).
+    reader.ctr.store(epoch_.load(std::memory_order_relaxed), std::memory_order_release);
+    internal::LightFence(light);  // [F1] light
+    outermost = &reader.ctr;
+  }
   if (internal::kDebugChecks && ABSL_PREDICT_FALSE(++r->debug_depth[slot_] > kMaxNesting)) {
-    internal::Die(internal::SourceLocation::current(),
-                  "R5: read-side sections nested more than %u deep (unbalanced lock()?)",
+    internal::Die(where, "R5: read-side sections nested more than %u deep (unbalanced lock()?)",
                   kMaxNesting);
   }
-  // Read the const members before the compiler fence, which would force them to be reloaded.
-  std::atomic<uint64_t>& ctr = r->ctr[slot_];
-  const bool light = !internal::kThreadSanitizer && light_;
-  if (ctr.load(std::memory_order_relaxed) != 0) return nullptr;  // nested: nothing to publish
-  const uint64_t epoch = epoch_.load(std::memory_order_relaxed);
-  if (ABSL_PREDICT_TRUE(light)) {
-    // Release orders the previous section before this store; the grace period's membarrier
-    // supplies the store->load order that the compiler fence leaves to the hardware.
-    ctr.store(epoch, std::memory_order_release);
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-  } else {
-    ctr.exchange(epoch, std::memory_order_seq_cst);
-  }
-  return &ctr;
+  return outermost;
 }
 
 inline void Domain::End(internal::ThreadRecord* r, std::atomic<uint64_t>* outermost,
@@ -370,24 +430,23 @@ inline void Domain::End(internal::ThreadRecord* r, std::atomic<uint64_t>* outerm
       internal::Die(where, "R5: bad unlock balance: read-side section ended on another thread "
                            "than the one that entered it");
     }
-    if (ABSL_PREDICT_FALSE(r->debug_depth[slot_] == 0)) {
+    const uint32_t depth = r->debug_depth[slot_];
+    if (ABSL_PREDICT_FALSE(depth == 0)) {
       internal::Die(where, "R5: bad unlock balance: section ended twice");
     }
-    if (ABSL_PREDICT_FALSE(--r->debug_depth[slot_] != 0 && outermost != nullptr)) {
+    if (ABSL_PREDICT_FALSE(depth != 1 && outermost != nullptr)) {
       internal::Die(where, "R5: bad unlock balance: the outermost read-side section ended while "
                            "a section nested in it is still open");
     }
+    r->debug_depth[slot_] = depth - 1;
   }
   if (outermost == nullptr) return;
-  if (internal::kThreadSanitizer) {
-    outermost->exchange(0, std::memory_order_seq_cst);
-  } else {
-    std::atomic_signal_fence(std::memory_order_seq_cst);
-    outermost->store(0, std::memory_order_release);
+  const bool light = light_;
+  outermost->store(0, std::memory_order_release);  // [R2]
+  internal::LightFence(light);                      // [F2] light
+  if (ABSL_PREDICT_FALSE(r->reader[slot_].wake.load(std::memory_order_relaxed) != 0)) {
+    WakeWaiter(r);
   }
-  // One flag covers both rare cases: fallback readers (who need a fence here) and a sleeping
-  // grace period (which needs a wake).
-  if (ABSL_PREDICT_FALSE(exit_flags_.load(std::memory_order_relaxed) != 0)) ExitSlowPath();
 }
 
 inline void Domain::Queued(internal::ThreadRecord* r, size_t bytes, bool first) {
@@ -410,43 +469,35 @@ inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
                          "callback has not run yet");
   }
   head->func = func;
-  internal::ThreadRecord* r = Record();
-  std::atomic<CallbackHead*>& list = r->callbacks[slot_];
-  CallbackHead* old = list.load(std::memory_order_relaxed);
-  do {
-    head->next = old;
-  } while (!list.compare_exchange_weak(old, head, std::memory_order_release,
-                                       std::memory_order_relaxed));
-  Queued(r, 0, old == nullptr);
+  Enqueue(head, &internal::RunCallbackHead, 0, where);
 }
 
-inline void Domain::RetireErased(void* p, void (*deleter)(void*), size_t bytes,
-                                 const internal::SourceLocation& where) {
-  if (p == nullptr) return;
-  if (internal::kDebugChecks) internal::NoteRetired(p, /*check_double_retire=*/true, where);
+inline void Domain::Enqueue(void* p, void (*fn)(void*), size_t bytes,
+                            const internal::SourceLocation& where) {
   internal::ThreadRecord* r = Record();
-  // The section keeps a worker that steals this block from reading it before the append is done.
-  std::atomic<uint64_t>* outermost = Begin(r);
-  internal::RetireBlock* block = r->block[slot_].load(std::memory_order_relaxed);
-  if (ABSL_PREDICT_TRUE(block != nullptr)) {
-    const uint32_t n = block->count.load(std::memory_order_relaxed);
+  // The section keeps a callback thread that steals this queue from reading it before the
+  // append is done (retire_block.h).
+  std::atomic<uint64_t>* outermost = Begin(r, where);
+  if (ABSL_PREDICT_TRUE(r->queue[slot_].load(std::memory_order_relaxed) != nullptr)) {
+    internal::RetireBlock* tail = r->queue_tail[slot_];
+    const uint32_t n = tail->count;
     if (ABSL_PREDICT_TRUE(n < internal::RetireBlock::kCapacity)) {
-      block->entries[n] = {p, deleter};
-      block->bytes += bytes;
-      block->count.store(n + 1, std::memory_order_release);
+      tail->entries[n] = {p, fn};
+      tail->bytes += bytes;
+      tail->count = n + 1;
       End(r, outermost, where);
-      Queued(r, bytes, false);
+      Queued(r, bytes, /*first=*/false);
       return;
     }
   }
   End(r, outermost, where);
-  RetireSlowPath(r, p, deleter, bytes);
+  EnqueueSlowPath(p, fn, bytes, where);
 }
 
 template <typename T, typename Deleter>
 void Retirable<T, Deleter>::Retire(Domain& domain, const internal::SourceLocation& where) {
   if (internal::kDebugChecks) {
-    internal::NoteRetired(static_cast<T*>(this), /*check_double_retire=*/false, where);
+    internal::NoteRetired(static_cast<T*>(this), sizeof(T), /*check_double_retire=*/false, where);
   }
   domain.Call(&head_, &Invoke, where);
 }

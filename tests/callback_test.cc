@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "rcu/domain.h"
 #include "rcu/internal/sys.h"
 #include "rcu/published.h"
+#include "tests/testing/threads.h"
 
 namespace rcu {
 namespace {
@@ -58,9 +60,7 @@ class ReclamationTest : public testing::Test {
   int64_t destroyed_before_ = 0;
 };
 
-void AwaitFlag(const std::atomic<bool>& flag) {
-  while (!flag.load()) std::this_thread::yield();
-}
+using testutil::AwaitFlag;
 
 TEST_F(ReclamationTest, CallRunsOnceAfterGracePeriod) {
   Domain domain;
@@ -258,6 +258,105 @@ TEST_F(ReclamationTest, ChildOfForkRunsItsQueuedCallbacks) {
   ASSERT_EQ(waitpid(pid, &status, 0), pid);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   domain.Barrier();
+}
+
+// README: callbacks run exactly once, in queueing order per queueing thread, across Call() and
+// Retire(), across retire blocks and with several callback threads.
+struct OrderLog {
+  std::mutex mu;
+  std::vector<int> seen[2];
+  void Note(int thread, int seq) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen[thread].push_back(seq);
+  }
+};
+OrderLog* g_order = nullptr;
+
+struct OrderedObject {
+  int thread, seq;
+  ~OrderedObject() { g_order->Note(thread, seq); }
+};
+struct OrderedHead {
+  CallbackHead head;
+  int thread, seq;
+};
+
+TEST_F(ReclamationTest, CallbacksRunInQueueingOrderPerThread) {
+  DomainOptions options;
+  options.callback_threads = 2;
+  Domain domain(options);
+  OrderLog log;
+  g_order = &log;
+  constexpr int kItems = 3000;  // several retire blocks per thread
+  std::vector<OrderedHead> heads(2 * kItems);
+  std::vector<std::thread> queuers;
+  for (int t = 0; t < 2; ++t) {
+    queuers.emplace_back([&, t] {
+      for (int i = 0; i < kItems; ++i) {
+        if (i % 3 == 0) {
+          OrderedHead& h = heads[t * kItems + i];
+          h.thread = t;
+          h.seq = i;
+          domain.Call(&h.head, [](CallbackHead* head) {
+            auto* h = ContainerOf(head, &OrderedHead::head);
+            g_order->Note(h->thread, h->seq);
+          });
+        } else {
+          domain.Retire(new OrderedObject{t, i});
+        }
+        if (i % 500 == 0) std::this_thread::sleep_for(milliseconds(2));  // several batches
+      }
+    });
+  }
+  for (std::thread& t : queuers) t.join();
+  domain.Barrier();
+  for (int t = 0; t < 2; ++t) {
+    ASSERT_EQ(log.seen[t].size(), static_cast<size_t>(kItems));
+    for (int i = 0; i < kItems; ++i) {
+      ASSERT_EQ(log.seen[t][i], i) << "thread " << t << ": callback " << log.seen[t][i]
+                                   << " ran in position " << i;
+    }
+  }
+}
+
+// Call(h) then Retire(p) from one thread, where h's callback reads p: p must still be alive.
+struct ReadsTracked {
+  CallbackHead head;
+  Tracked* object;
+};
+
+TEST_F(ReclamationTest, CallThenRetireRunsTheCallFirst) {
+  Domain domain;
+  std::vector<ReadsTracked> heads(600);
+  for (ReadsTracked& h : heads) {
+    h.object = new Tracked;
+    domain.Call(&h.head, [](CallbackHead* head) {
+      auto* h = ContainerOf(head, &ReadsTracked::head);
+      if (h->object->canary.load() != Tracked::kAlive) std::abort();  // freed before its reader
+    });
+    domain.Retire(h.object);
+  }
+  domain.Barrier();
+  EXPECT_EQ(DestroyedSinceStart(), 600);
+}
+
+// max_pending_callbacks = UINT64_MAX means no bound: a parked reader holds every grace period up,
+// and queueing never throttles.
+TEST_F(ReclamationTest, UnboundedPendingCallbacksNeverThrottle) {
+  DomainOptions options;
+  options.max_pending_callbacks = UINT64_MAX;
+  Domain domain(options);
+  {
+    testutil::ParkedReader reader(domain);
+    testutil::Background retirer([&] {
+      for (int i = 0; i < 5000; ++i) domain.Retire(new Tracked);
+    });
+    EXPECT_TRUE(retirer.WaitFor(std::chrono::seconds(10))) << "the retiring thread was throttled";
+    reader.Release();
+  }
+  domain.Barrier();
+  EXPECT_EQ(domain.Stats().throttled, 0u);
+  EXPECT_EQ(DestroyedSinceStart(), 5000);
 }
 
 // R12: one thread retires as fast as it can while two readers run; the pending count stays

@@ -3,6 +3,7 @@
 // deadlock run under an alarm, so a checker that failed to fire shows as a failure, not a hang.
 // Compile-time rules are covered by //tests:compile_fail_test.
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -128,6 +129,18 @@ TEST(DomainMisuseTest, R3SynchronizeInsideSectionAbortsInsteadOfHanging) {
                "R3: CondSynchronize\\(\\)");
 }
 
+// R3 holds even when the cookie has completed already (the call is wrong, not just unlucky).
+TEST(DomainMisuseTest, R3CondSynchronizeWithACompletedCookieAborts) {
+  Domain domain;
+  EXPECT_DEATH(WithAlarm([&] {
+                 const GracePeriodCookie cookie = domain.GetState();
+                 domain.Synchronize();
+                 ReadGuard guard(domain);
+                 domain.CondSynchronize(cookie);
+               }),
+               "R3: CondSynchronize\\(\\)");
+}
+
 TEST(DomainMisuseTest, R3SynchronizeInsideAnotherDomainsSectionIsQuiet) {
   Domain a, b;
   ReadGuard guard(a);
@@ -170,6 +183,23 @@ TEST(DomainMisuseTest, R5OutermostSectionEndedBeforeInnerAborts) {
         domain.unlock();  // BUG: the guard's section is still open
       },
       "R5: bad unlock balance: the outermost read-side section ended");
+}
+
+// Messages name the caller's line, not a line inside the library.
+TEST(DomainMisuseTest, R5MessagesNameTheCaller) {
+  Domain domain;
+  EXPECT_DEATH(
+      {
+        auto* outer = new ReadGuard(domain);
+        ReadGuard inner(domain);
+        delete outer;  // BUG: ends the outermost section first
+      },
+      "R5: .*\\(at .*domain_misuse_test.cc:[0-9]+");
+  EXPECT_DEATH(
+      {
+        for (;;) domain.lock();  // BUG: never unlocks
+      },
+      "R5: read-side sections nested more than .*\\(at .*domain_misuse_test.cc:[0-9]+");
 }
 
 TEST(DomainMisuseTest, R5NestingOverflowAborts) {
@@ -375,6 +405,34 @@ TEST(DomainMisuseTest, R9UnpublishThenRetireIsQuiet) {
   domain.Barrier();
 }
 
+// A child still held by a Published inside a parent that is unpublished already: retiring the
+// child is correct (no reader can reach it through the parent any more), in either order.
+struct Parent {
+  Published<Obj> child;
+};
+
+TEST(DomainMisuseTest, R9RetiringTheChildOfAnUnpublishedParentIsQuiet) {
+  Domain domain;
+  UpdateMutex mu;
+  Published<Parent> root;
+  for (int order = 0; order < 2; ++order) {
+    auto* parent = new Parent;
+    parent->child.Init(new Obj);
+    root.Assign(parent);
+    UpdateLock lock(mu);
+    Parent* old = root.Replace(nullptr, mu);
+    Obj* child = old->child.Protected(mu);
+    if (order == 0) {
+      domain.Retire(child);
+      domain.Retire(old);
+    } else {
+      domain.Retire(old);
+      domain.Retire(child);
+    }
+  }
+  domain.Barrier();
+}
+
 // R10 ------------------------------------------------------------------------------------------
 
 TEST(DomainMisuseTest, R10DestroyingADomainWithAReaderInsideAborts) {
@@ -385,6 +443,16 @@ TEST(DomainMisuseTest, R10DestroyingADomainWithAReaderInsideAborts) {
         delete domain;
       },
       "R10: rcu::Domain destroyed while thread [0-9]+ is inside");
+}
+
+TEST(DomainMisuseTest, R10MessageNamesWhereTheDomainWasCreated) {
+  EXPECT_DEATH(
+      {
+        auto* domain = new Domain;
+        domain->lock();
+        delete domain;
+      },
+      "R10: .*\\(at .*domain_misuse_test.cc:[0-9]+");
 }
 
 // R11: the library is immune; see DomainTest.ThreadsThatExitedNeverStallGracePeriods and
@@ -404,6 +472,69 @@ TEST(DomainMisuseTest, R11IdleRegisteredThreadNeverDelaysGracePeriodsOrBarrier) 
   EXPECT_EQ(domain.Stats().callbacks_pending, 0u);
   stop.store(true);
   idle.join();
+}
+
+// R14 ------------------------------------------------------------------------------------------
+
+TEST(DomainMisuseTest, R14InvalidOptionsAreRejected) {
+  EXPECT_DEATH(
+      {
+        DomainOptions options;
+        options.callback_threads = 0;
+        Domain domain(options);
+      },
+      "R14: DomainOptions::callback_threads");
+  EXPECT_DEATH(
+      {
+        DomainOptions options;
+        options.stall_timeout = std::chrono::milliseconds(0);
+        Domain domain(options);
+      },
+      "R14: DomainOptions::stall_timeout");
+  EXPECT_DEATH(
+      {
+        DomainOptions options;
+        options.max_pending_callbacks = 0;
+        Domain domain(options);
+      },
+      "R14: DomainOptions::max_pending_callbacks");
+}
+
+TEST(DomainMisuseTest, R14NaturalExtremesAreAccepted) {
+  DomainOptions options;
+  options.max_pending_callbacks = UINT64_MAX;                 // no bound
+  options.stall_timeout = std::chrono::milliseconds::max();  // never report
+  Domain domain(options);
+  for (int i = 0; i < 1000; ++i) domain.Retire(new Obj);
+  domain.Barrier();
+  EXPECT_EQ(domain.Stats().throttled, 0u);
+}
+
+// R15 ------------------------------------------------------------------------------------------
+
+// fork() inside a section is not misuse: the child's thread stays inside it, and fork() never
+// waits for a reader (see DomainLifecycleTest for fork() while grace periods wait).
+TEST(DomainMisuseTest, R15ForkInsideASectionIsQuiet) {
+  Domain domain;
+  ReadGuard guard(domain);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) _exit(domain.InReadSection() ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+TEST(DomainMisuseTest, R15ForkFromACallbackAborts) {
+  Domain domain;
+  EXPECT_DEATH(WithAlarm([&] {
+                 static CallbackHead head;
+                 domain.Call(&head, [](CallbackHead*) {
+                   if (fork() == 0) _exit(0);
+                 });
+                 domain.Barrier();
+               }),
+               "R15: fork\\(\\) called from an RCU callback");
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "rcu/published.h"
 #include "tests/testing/domain_test_peer.h"
+#include "tests/testing/threads.h"
 
 namespace rcu {
 namespace {
@@ -19,52 +20,9 @@ namespace {
 using internal::DomainTestPeer;
 using std::chrono::milliseconds;
 
-// Spins until `flag` is set, yielding.
-void AwaitFlag(const std::atomic<bool>& flag) {
-  while (!flag.load(std::memory_order_acquire)) std::this_thread::yield();
-}
-
-// Runs `fn` on a thread and reports when it has returned.
-class Background {
- public:
-  template <typename Fn>
-  explicit Background(Fn fn)
-      : thread_([this, fn] {
-          fn();
-          done_.store(true, std::memory_order_release);
-        }) {}
-  ~Background() { thread_.join(); }
-  bool done() const { return done_.load(std::memory_order_acquire); }
-  void Join() { AwaitFlag(done_); }
-
- private:
-  std::atomic<bool> done_{false};
-  std::thread thread_;
-};
-
-// A thread that enters a section of `domain` (nested `depth` times) and stays until released.
-class ParkedReader {
- public:
-  explicit ParkedReader(Domain& domain, int depth = 1)
-      : thread_([this, &domain, depth] {
-          for (int i = 0; i < depth; ++i) domain.lock();
-          inside_.store(true, std::memory_order_release);
-          AwaitFlag(release_);
-          for (int i = 0; i < depth; ++i) domain.unlock();
-        }) {
-    AwaitFlag(inside_);
-  }
-  ~ParkedReader() {
-    Release();
-    thread_.join();
-  }
-  void Release() { release_.store(true, std::memory_order_release); }
-
- private:
-  std::atomic<bool> inside_{false};
-  std::atomic<bool> release_{false};
-  std::thread thread_;
-};
+using testutil::AwaitFlag;
+using testutil::Background;
+using testutil::ParkedReader;
 
 TEST(DomainTest, ReadGuardNestsAndReportsSection) {
   Domain domain;
@@ -207,6 +165,32 @@ TEST(DomainTest, CookieIncompleteWhileOlderReaderInside) {
   }
   reader.Release();
   sync.Join();
+  EXPECT_TRUE(domain.PollState(cookie));
+}
+
+// StartPoll() (the kernel's start_poll_synchronize_rcu()) makes its cookie complete with nobody
+// else running a grace period; GetState() alone starts nothing.
+TEST(DomainTest, StartPollCompletesWithoutAnotherCaller) {
+  Domain domain;
+  std::thread([&] { ReadGuard guard(domain); }).join();  // another registered thread
+  const GracePeriodCookie cookie = domain.StartPoll();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!domain.PollState(cookie) && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  EXPECT_TRUE(domain.PollState(cookie));
+}
+
+TEST(DomainTest, StartPollWaitsForPreexistingReader) {
+  Domain domain;
+  GracePeriodCookie cookie;
+  {
+    ParkedReader reader(domain);
+    cookie = domain.StartPoll();
+    std::this_thread::sleep_for(milliseconds(20));
+    EXPECT_FALSE(domain.PollState(cookie));
+  }
+  domain.CondSynchronize(cookie);
   EXPECT_TRUE(domain.PollState(cookie));
 }
 

@@ -13,6 +13,8 @@
 #ifndef RCU_INTERNAL_CHECKER_H_
 #define RCU_INTERNAL_CHECKER_H_
 
+#include <cstddef>
+
 #include "absl/base/attributes.h"
 #include "rcu/internal/source_location.h"
 
@@ -38,12 +40,21 @@ void Report(const char* format, ...) ABSL_PRINTF_ATTRIBUTE(1, 2);
 
 // Debug tracking of retired and published pointers (RCU_DEBUG_CHECKS builds call these):
 //   R7  a pointer retired again before its deleter ran;
-//   R9  a pointer retired while an rcu::Published still holds it.
-// NoteRetired() checks both and remembers `p` as pending; ForgetRetired() runs before the deleter.
-// NotePublished() moves one Published's reference from `old_value` to `new_value`.
-void NoteRetired(const void* p, bool check_double_retire, const SourceLocation& where);
+//   R9  a pointer retired while an rcu::Published that readers can still reach holds it.
+// A Published is out of readers' reach when it lies inside an object that is itself unpublished
+// (no Published holds it any more) or retired: retiring the child of an unpublished parent is
+// correct, in either order. NoteRetired() checks both rules and remembers [p, p + bytes) as
+// retired; ForgetRetired() runs before the deleter. NotePublished() moves the Published at
+// `holder` from `old_value` to `new_value` (an object of `new_bytes` bytes).
+void NoteRetired(const void* p, size_t bytes, bool check_double_retire, const SourceLocation& where);
 void ForgetRetired(const void* p);
-void NotePublished(const void* old_value, const void* new_value);
+void NotePublished(const void* holder, const void* old_value, const void* new_value,
+                   size_t new_bytes);
+
+// fork(): the forking thread holds the tracker's lock across fork() (so the child's copy is
+// consistent), and releases it in both processes.
+void LockCheckerForFork();
+void UnlockCheckerAfterFork();
 
 }  // namespace rcu::internal
 

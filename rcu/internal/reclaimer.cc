@@ -4,8 +4,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
-#include <set>
+#include <limits>
+#include <new>
 
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
@@ -17,40 +17,21 @@ constinit thread_local const void* tls_invoking_callbacks = nullptr;
 
 namespace {
 
-// Every live reclaimer, so fork() can quiesce them.
-std::mutex& LiveMutex() {
-  static std::mutex* mu = new std::mutex;
-  return *mu;
-}
-std::set<Reclaimer*>& Live() {
-  static std::set<Reclaimer*>* live = new std::set<Reclaimer*>;
-  return *live;
+constexpr size_t kMaxPooledBlocks = 256;  // 1 MiB
+// Bounds from this value up mean "no bound" (DomainOptions::max_pending_callbacks).
+constexpr uint64_t kUnbounded = uint64_t{1} << 62;
+
+int64_t PendingBound(uint64_t max_pending) {
+  if (max_pending >= kUnbounded) return std::numeric_limits<int64_t>::max();
+  return static_cast<int64_t>(std::max<uint64_t>(max_pending, 2 * kQueuedFlushInterval));
 }
 
 }  // namespace
 
 Reclaimer::Reclaimer(Domain& domain, int slot, int threads, uint64_t max_pending)
-    : domain_(domain),
-      slot_(slot),
-      threads_(std::max(1, threads)),
-      max_pending_(
-          static_cast<int64_t>(std::max<uint64_t>(max_pending, 2 * kQueuedFlushInterval))) {
-  static const bool registered = [] {
-    pthread_atfork(&ForkPrepare, &ForkParent, &ForkChild);
-    return true;
-  }();
-  (void)registered;
-  std::lock_guard<std::mutex> lock(LiveMutex());
-  Live().insert(this);
-}
-
-constexpr size_t kMaxPooledBlocks = 256;  // 1 MiB
+    : domain_(domain), slot_(slot), threads_(threads), max_pending_(PendingBound(max_pending)) {}
 
 Reclaimer::~Reclaimer() {
-  {
-    std::lock_guard<std::mutex> lock(LiveMutex());
-    Live().erase(this);
-  }
   UpdateLock lock(pool_mu_);
   for (RetireBlock* block : pool_) delete block;
 }
@@ -68,14 +49,16 @@ RetireBlock* Reclaimer::TakeBlock() {
 }
 
 void Reclaimer::DrainAndStop() {
-  std::vector<pthread_t> workers;
+  // In the child of fork() the workers may not have restarted yet.
+  if (!started_.load(std::memory_order_acquire) && AnythingQueued()) StartWorkers();
+  std::vector<std::unique_ptr<Worker>> workers;
   {
     UpdateLock lock(mu_);
     stop_.store(true, std::memory_order_release);
     workers.swap(workers_);
   }
   Wake();
-  for (pthread_t t : workers) pthread_join(t, nullptr);
+  for (const std::unique_ptr<Worker>& w : workers) pthread_join(w->thread, nullptr);
   // Workers exit once a collection comes back empty, so everything queued has run. Reset the
   // slot's counters for the next domain that gets it.
   ForEachRecord([&](ThreadRecord& r) {
@@ -86,6 +69,7 @@ void Reclaimer::DrainAndStop() {
 
 void Reclaimer::OnQueued(uint64_t queued, bool first) {
   if (ABSL_PREDICT_FALSE(!started_.load(std::memory_order_acquire))) StartWorkers();
+  // [F3] after the queueing thread's light fence (Domain::EnqueueSlowPath); pairs with Idle().
   if (first && idle_workers_.load(std::memory_order_relaxed) > 0) Wake();
   if (queued % kQueuedFlushInterval != 0) return;
   flushed_.fetch_add(kQueuedFlushInterval, std::memory_order_relaxed);
@@ -96,7 +80,7 @@ void Reclaimer::OnQueued(uint64_t queued, bool first) {
   }
   // Never throttle a thread the workers might be waiting for: one inside a section of this
   // domain (the grace period waits for it) or a worker itself.
-  if (pending + static_cast<int64_t>(kQueuedFlushInterval) > max_pending_ &&
+  if (pending > max_pending_ - static_cast<int64_t>(kQueuedFlushInterval) &&
       !domain_.InReadSection() && tls_invoking_callbacks == nullptr) {
     Throttle();
   }
@@ -111,27 +95,31 @@ void Reclaimer::Throttle() {
   });
 }
 
-void Reclaimer::PushFullBlock(RetireBlock* block) {
-  RetireBlock* head = full_blocks_.load(std::memory_order_relaxed);
-  do {
-    block->next = head;
-  } while (!full_blocks_.compare_exchange_weak(head, block, std::memory_order_release,
-                                               std::memory_order_relaxed));
-  if (idle_workers_.load(std::memory_order_relaxed) > 0) Wake();
-}
-
-void Reclaimer::Barrier() {
-  if (!started_.load(std::memory_order_acquire)) return;  // nothing was ever queued
+bool Reclaimer::Barrier(std::chrono::steady_clock::time_point deadline) {
+  if (!started_.load(std::memory_order_acquire)) {
+    if (!AnythingQueued()) return true;  // nothing was ever queued (or, after fork, nothing left)
+    StartWorkers();
+  }
   UpdateLock lock(mu_);
-  if (in_flight_.empty() && !AnythingQueued()) return;  // no grace period needed
+  if (in_flight_.empty() && !AnythingQueued()) return true;  // no grace period needed
   const uint64_t target = collected_seq_ + 1;
   uint64_t request = barrier_request_.load(std::memory_order_relaxed);
   while (request < target &&
          !barrier_request_.compare_exchange_weak(request, target, std::memory_order_relaxed)) {
   }
   Wake();
-  progress_.wait(mu_,
-                 [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return BatchesDoneThrough(target); });
+  const auto done = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return BatchesDoneThrough(target); };
+  if (deadline == std::chrono::steady_clock::time_point::max()) {
+    progress_.wait(mu_, done);
+    return true;
+  }
+  return progress_.wait_until(mu_, deadline, done);
+}
+
+void Reclaimer::RequestGracePeriod() {
+  if (!started_.load(std::memory_order_acquire)) StartWorkers();
+  gp_requested_.store(true, std::memory_order_release);
+  Wake();
 }
 
 bool Reclaimer::BatchesDoneThrough(uint64_t seq) const {
@@ -142,45 +130,72 @@ bool Reclaimer::BatchesDoneThrough(uint64_t seq) const {
   return true;
 }
 
+bool Reclaimer::EarlierBatchesDone(uint64_t seq) const {
+  for (uint64_t s : in_flight_) {
+    if (s < seq) return false;
+  }
+  return true;
+}
+
 void Reclaimer::StartWorkers() {
   UpdateLock lock(mu_);
   if (started_.load(std::memory_order_relaxed)) return;
   for (int i = 0; i < threads_; ++i) {
-    pthread_t t;
-    if (pthread_create(&t, nullptr, &WorkerEntry, this) != 0) {
+    auto worker = std::make_unique<Worker>();
+    worker->owner = this;
+    if (pthread_create(&worker->thread, nullptr, &WorkerEntry, worker.get()) != 0) {
       std::fprintf(stderr, "rcu: cannot start a callback thread\n");
       std::abort();
     }
-    workers_.push_back(t);
+    workers_.push_back(std::move(worker));
   }
   started_.store(true, std::memory_order_release);
 }
 
-void* Reclaimer::WorkerEntry(void* self) {
-  static_cast<Reclaimer*>(self)->WorkerLoop();
+void* Reclaimer::WorkerEntry(void* worker) {
+  auto* w = static_cast<Worker*>(worker);
+  w->owner->WorkerLoop(*w);
   return nullptr;
 }
 
-void Reclaimer::WorkerLoop() {
+void Reclaimer::WorkerLoop(Worker& self) {
   for (;;) {
     uint64_t seq;
-    Batch batch;
-    bool stopping;
+    bool collected, stopping;
     {
       UpdateLock lock(mu_);
       seq = ++collected_seq_;
       in_flight_.push_back(seq);
-      batch = CollectLocked();
+      Batch batch = CollectLocked();
+      collected = !batch.empty();
+      if (collected) uninvoked_.emplace_back(seq, std::move(batch));
       stopping = stop_.load(std::memory_order_acquire);
     }
-    if (!batch.empty()) {
-      const GracePeriodCookie cookie = domain_.GetState();
-      if (!domain_.PollState(cookie)) {
-        if (expedite_.load(std::memory_order_relaxed)) {
-          domain_.SynchronizeExpedited();
-        } else {
-          domain_.Synchronize();
-        }
+    const bool gp_requested = gp_requested_.exchange(false, std::memory_order_acq_rel);
+    if (collected || gp_requested) {
+      // [F4] the grace period orders every append to the stolen chains (made inside read-side
+      // sections, retire_block.h) before the callbacks run.
+      if (expedite_.load(std::memory_order_relaxed)) {
+        domain_.SynchronizeExpedited();
+      } else {
+        domain_.Synchronize();
+      }
+    }
+    if (collected) {
+      {
+        UpdateLock lock(mu_);
+        progress_.wait(mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+          return EarlierBatchesDone(seq);  // callbacks run in collection order
+        });
+      }
+      std::lock_guard<std::mutex> busy(self.busy);  // fork() waits for what follows
+      Batch batch;
+      {
+        UpdateLock lock(mu_);
+        auto it = std::find_if(uninvoked_.begin(), uninvoked_.end(),
+                               [&](const auto& entry) { return entry.first == seq; });
+        batch = std::move(it->second);
+        uninvoked_.erase(it);
       }
       Invoke(batch);
     }
@@ -192,7 +207,7 @@ void Reclaimer::WorkerLoop() {
       }
     }
     progress_.notify_all();
-    if (!batch.empty()) {
+    if (collected) {
       Accumulate();
       continue;
     }
@@ -204,15 +219,15 @@ void Reclaimer::WorkerLoop() {
 void Reclaimer::Accumulate() {
   // Let callbacks accumulate for a while before the next grace period, as the kernel does: one
   // grace period (one membarrier, which interrupts every running thread of the process) then
-  // serves a millisecond's worth of callbacks instead of a few. A Barrier(), back-pressure or
-  // shutdown wakes the thread at once.
+  // serves a millisecond's worth of callbacks instead of a few. A Barrier(), back-pressure, a
+  // StartPoll() or shutdown wakes the thread at once.
   const auto until = std::chrono::steady_clock::now() + kAccumulate;
   for (;;) {
     const uint32_t generation = work_word_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_acquire) || expedite_.load(std::memory_order_relaxed)) {
       return;
     }
-    if (BarrierPending()) return;
+    if (MustWake()) return;
     const auto left = until - std::chrono::steady_clock::now();
     if (left <= std::chrono::nanoseconds::zero()) return;
     FutexWait(&work_word_, generation,
@@ -221,17 +236,18 @@ void Reclaimer::Accumulate() {
 }
 
 void Reclaimer::Idle() {
-  idle_workers_.fetch_add(1, std::memory_order_seq_cst);
-  // Queueing threads load idle_workers_ after they publish a callback; the heavy fence makes sure
-  // that either they see us idle (and wake us) or we see their callback below.
+  idle_workers_.fetch_add(1, std::memory_order_relaxed);
+  // [F3] heavy: queueing threads load idle_workers_ after they publish a chain and a light
+  // fence; either they see us idle (and wake us) or we see their chain below.
   HeavyFence();
   const uint32_t generation = work_word_.load(std::memory_order_acquire);
-  const bool work = AnythingQueued() || stop_.load(std::memory_order_acquire) || BarrierPending();
+  const bool work = AnythingQueued() || stop_.load(std::memory_order_acquire) || MustWake();
   if (!work) FutexWait(&work_word_, generation, /*timeout_ns=*/0);
   idle_workers_.fetch_sub(1, std::memory_order_relaxed);
 }
 
-bool Reclaimer::BarrierPending() const {
+bool Reclaimer::MustWake() const {
+  if (gp_requested_.load(std::memory_order_acquire)) return true;
   UpdateLock lock(mu_);
   return barrier_request_.load(std::memory_order_acquire) > collected_seq_;
 }
@@ -243,19 +259,15 @@ void Reclaimer::Wake() {
 
 Reclaimer::Batch Reclaimer::CollectLocked() {
   Batch batch;
-  batch.blocks = full_blocks_.exchange(nullptr, std::memory_order_acquire);
+  if (orphans_.load(std::memory_order_relaxed) != nullptr) {
+    batch.push_back(orphans_.exchange(nullptr, std::memory_order_acquire));
+  }
   ForEachRecord([&](ThreadRecord& r) {
-    if (r.callbacks[slot_].load(std::memory_order_relaxed) != nullptr) {
-      CallbackHead* list = r.callbacks[slot_].exchange(nullptr, std::memory_order_acquire);
-      if (list != nullptr) batch.lists.push_back(list);
-    }
-    if (r.block[slot_].load(std::memory_order_relaxed) != nullptr) {
-      // The owner may still be appending: the block is read only after the grace period.
-      RetireBlock* block = r.block[slot_].exchange(nullptr, std::memory_order_acq_rel);
-      if (block != nullptr) {
-        block->next = batch.blocks;
-        batch.blocks = block;
-      }
+    std::atomic<RetireBlock*>& queue = r.queue[slot_];
+    if (queue.load(std::memory_order_relaxed) == nullptr) return;
+    // The owner may still be appending: the chain is read only after the grace period [F4].
+    if (RetireBlock* chain = queue.exchange(nullptr, std::memory_order_acq_rel)) {
+      batch.push_back(chain);
     }
   });
   if (!batch.empty()) {
@@ -275,22 +287,25 @@ void Reclaimer::Invoke(Batch& batch) {
   tls_invoking_callbacks = this;
   uint64_t invoked = 0, bytes = 0;
   std::vector<RetireBlock*> emptied;
-  for (RetireBlock* block = batch.blocks; block != nullptr;) {
-    RetireBlock* next = block->next;
-    const uint32_t count = block->count.load(std::memory_order_acquire);
-    for (uint32_t i = 0; i < count; ++i) {
-      ForgetRetired(block->entries[i].ptr);  // R7 tracking: the address may be reused from here
-      block->entries[i].deleter(block->entries[i].ptr);
+  for (RetireBlock* chain : batch) {
+    for (RetireBlock* block = chain; block != nullptr;) {
+      for (uint32_t i = 0; i < block->count; ++i) {
+        const RetireBlock::Entry entry = block->entries[i];
+        ForgetRetired(entry.ptr);  // R7/R9 tracking: the address may be reused from here
+        entry.fn(entry.ptr);
+      }
+      invoked += block->count;
+      bytes += block->bytes;
+      RetireBlock* next = block->next;
+      block->next = nullptr;
+      block->count = 0;
+      block->bytes = 0;
+      emptied.push_back(block);
+      block = next;
     }
-    invoked += count;
-    bytes += block->bytes;
-    block->next = nullptr;
-    block->count.store(0, std::memory_order_relaxed);
-    block->bytes = 0;
-    emptied.push_back(block);
-    block = next;
   }
-  if (!emptied.empty()) {
+  tls_invoking_callbacks = nullptr;
+  {
     UpdateLock lock(pool_mu_);
     while (!emptied.empty() && pool_.size() < kMaxPooledBlocks) {
       pool_.push_back(emptied.back());
@@ -298,26 +313,6 @@ void Reclaimer::Invoke(Batch& batch) {
     }
   }
   for (RetireBlock* block : emptied) delete block;
-  for (CallbackHead* list : batch.lists) {
-    // Each thread's list is LIFO; run it in queueing order.
-    CallbackHead* fifo = nullptr;
-    while (list != nullptr) {
-      CallbackHead* next = list->next;
-      list->next = fifo;
-      fifo = list;
-      list = next;
-    }
-    while (fifo != nullptr) {
-      CallbackHead* next = fifo->next;
-      void (*func)(CallbackHead*) = fifo->func;
-      fifo->next = nullptr;
-      fifo->func = nullptr;  // not queued any more: the callback may queue it again
-      func(fifo);
-      ++invoked;
-      fifo = next;
-    }
-  }
-  tls_invoking_callbacks = nullptr;
   // Release: a reader of the counters (Stats) that sees these callbacks counted also sees what
   // they did.
   invoked_.fetch_add(invoked, std::memory_order_release);
@@ -325,11 +320,10 @@ void Reclaimer::Invoke(Batch& batch) {
 }
 
 bool Reclaimer::AnythingQueued() const {
-  if (full_blocks_.load(std::memory_order_acquire) != nullptr) return true;
+  if (orphans_.load(std::memory_order_acquire) != nullptr) return true;
   bool any = false;
   ForEachRecord([&](const ThreadRecord& r) {
-    any = any || r.callbacks[slot_].load(std::memory_order_acquire) != nullptr ||
-          r.block[slot_].load(std::memory_order_acquire) != nullptr;
+    any = any || r.queue[slot_].load(std::memory_order_acquire) != nullptr;
   });
   return any;
 }
@@ -363,28 +357,68 @@ void Reclaimer::FillStats(DomainStats& stats) const {
   stats.throttled = throttled_.load(std::memory_order_relaxed);
 }
 
-// fork(): the child has no worker threads and must not inherit a locked mutex.
-void Reclaimer::ForkPrepare() {
-  LiveMutex().lock();
-  for (Reclaimer* r : Live()) r->mu_.lock();
-}
-
-void Reclaimer::ForkParent() {
-  for (Reclaimer* r : Live()) r->mu_.unlock();
-  LiveMutex().unlock();
-}
-
-void Reclaimer::ForkChild() {
-  for (Reclaimer* r : Live()) {
-    // Batches the parent's workers held are not in the child; their objects stay allocated
-    // there (a leak in the child, never a double free). Everything still queued runs.
-    r->workers_.clear();
-    r->in_flight_.clear();
-    r->idle_workers_.store(0, std::memory_order_relaxed);
-    r->started_.store(false, std::memory_order_relaxed);
-    r->mu_.unlock();
+void Reclaimer::PauseForFork() {
+  for (;;) {
+    std::vector<Worker*> workers;
+    {
+      UpdateLock lock(mu_);
+      for (const std::unique_ptr<Worker>& w : workers_) workers.push_back(w.get());
+    }
+    for (Worker* w : workers) {
+      if (std::find(paused_for_fork_.begin(), paused_for_fork_.end(), w) !=
+          paused_for_fork_.end()) {
+        continue;
+      }
+      w->busy.lock();  // the worker finishes the batch it holds, if any
+      paused_for_fork_.push_back(w);
+    }
+    mu_.lock();
+    if (workers_.size() == paused_for_fork_.size()) break;  // no worker started meanwhile
+    mu_.unlock();
   }
-  LiveMutex().unlock();
+  pool_mu_.lock();
+}
+
+void Reclaimer::UnlockAfterFork(bool child) {
+  for (Worker* w : paused_for_fork_) w->busy.unlock();
+  paused_for_fork_.clear();
+  if (child) {
+    // The workers do not exist here. Every callback not yet run is in a batch nobody claimed or
+    // in some thread's chain: take them all, in order, so the next Call() starts a new chain (and
+    // restarts the workers), and Barrier() and ~Domain() see them.
+    RetireBlock* head = orphans_.load(std::memory_order_relaxed);
+    RetireBlock* tail = head;
+    while (tail != nullptr && tail->next != nullptr) tail = tail->next;
+    const auto append = [&](RetireBlock* chain) {
+      if (chain == nullptr) return;
+      if (tail == nullptr) {
+        head = chain;
+      } else {
+        tail->next = chain;
+      }
+      for (tail = chain; tail->next != nullptr;) tail = tail->next;
+    };
+    std::sort(uninvoked_.begin(), uninvoked_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& [seq, batch] : uninvoked_) {
+      for (RetireBlock* chain : batch) append(chain);
+    }
+    ForEachRecord([&](ThreadRecord& r) {
+      append(r.queue[slot_].exchange(nullptr, std::memory_order_relaxed));
+    });
+    orphans_.store(head, std::memory_order_relaxed);
+    uninvoked_.clear();
+    workers_.clear();
+    in_flight_.clear();
+    idle_workers_.store(0, std::memory_order_relaxed);
+    started_.store(false, std::memory_order_relaxed);
+    // A parent thread may have been inside the condition variable (glibc's condition variables
+    // can wait for waiters that will never come back): start from a fresh one. The old one's
+    // storage is reused without its destructor, which would wait for those waiters.
+    new (&progress_) std::condition_variable_any;
+  }
+  pool_mu_.unlock();
+  mu_.unlock();
 }
 
 }  // namespace rcu::internal

@@ -1,23 +1,32 @@
 // Not part of the public API; include "rcu/domain.h".
 //
 // The reclaimer runs a domain's deferred callbacks. Queueing is done inline by Domain (into the
-// calling thread's own list and retire block, see thread_registry.h and retire_block.h); the
-// reclaimer's worker threads, started on the first callback, loop:
+// calling thread's own chain of blocks, see retire_block.h); the reclaimer's worker threads,
+// started on the first callback, loop:
 //
-//   collect  steal every thread's list and block and the full-block list (one batch; records of
-//            exited threads included, so nothing they queued is lost);
+//   collect  steal every thread's chain (one batch; records of exited threads included, so
+//            nothing they queued is lost), numbered in collection order;
 //   wait     one grace period for the whole batch (shared with concurrent Synchronize() callers;
 //            expedited while the domain is over its back-pressure bound);
-//   invoke   every callback of the batch, once;
+//   invoke   every callback of the batch, once, in each thread's queueing order, after every
+//            earlier batch has been invoked (with several workers, grace periods overlap but
+//            callbacks never run out of order);
 //   pause    about a millisecond, so that the next grace period serves many callbacks (a
-//            Barrier(), back-pressure or shutdown ends the pause at once).
+//            Barrier(), back-pressure, a StartPoll() or shutdown ends the pause at once).
 //
 // With nothing to collect a worker sleeps on a futex; the first callback a thread queues into an
-// empty list or block wakes it. Barrier() asks for one more collection and waits until every batch
-// up to it has been invoked; with nothing queued and nothing in flight it returns at once.
+// empty chain wakes it. Barrier() asks for one more collection and waits until every batch up to
+// it has been invoked; with nothing queued and nothing in flight it returns at once.
 // Back-pressure: every kQueuedFlushInterval callbacks a thread adds to a shared count; past half
 // the bound the workers expedite grace periods, past the bound the queueing thread sleeps until the
 // workers bring the pending count back to half the bound.
+//
+// fork(): a collected batch stays in `uninvoked_` until a worker claims it to invoke it, and a
+// worker holds its `busy` mutex while it claims and invokes. So the fork handler, holding every
+// worker's `busy` (it waits only for callbacks running at that moment, never for a grace
+// period), knows that every callback not yet run is in `uninvoked_` or in some thread's chain.
+// The child moves them all, in order, to `orphans_` (so the next Call() starts a new chain and
+// restarts the workers, and Barrier() and the destructor see them).
 
 #ifndef RCU_INTERNAL_RECLAIMER_H_
 #define RCU_INTERNAL_RECLAIMER_H_
@@ -28,10 +37,12 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <memory>
+#include <mutex>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "rcu/callback.h"
 #include "rcu/internal/retire_block.h"
 #include "rcu/internal/thread_registry.h"
 #include "rcu/update_mutex.h"
@@ -43,8 +54,7 @@ struct DomainStats;
 
 namespace rcu::internal {
 
-// Non-null while the calling thread runs callbacks (R8: a callback must not wait for a grace
-// period or a barrier).
+// The reclaimer whose callbacks the calling thread is running, or null (R8, R10, R15).
 extern constinit thread_local const void* tls_invoking_callbacks;
 
 class Reclaimer {
@@ -52,76 +62,86 @@ class Reclaimer {
   Reclaimer(Domain& domain, int slot, int threads, uint64_t max_pending);
   ~Reclaimer();
 
+  Reclaimer(const Reclaimer&) = delete;
+  Reclaimer& operator=(const Reclaimer&) = delete;
+
   // Runs every callback still queued (callbacks that queue more included) and stops the workers.
   // The domain stays fully usable while it runs: callbacks may queue callbacks.
   void DrainAndStop();
 
-  Reclaimer(const Reclaimer&) = delete;
-  Reclaimer& operator=(const Reclaimer&) = delete;
-
-  // After the calling thread queued its `queued`-th callback; `first` when it went into an empty
-  // list or a new block (a sleeping worker may need waking).
+  // After the calling thread queued its `queued`-th callback; `first` when it started a new chain
+  // (a sleeping worker may need waking).
   void OnQueued(uint64_t queued, bool first);
-  // A thread's retire block is full: hand it to the workers.
-  void PushFullBlock(RetireBlock* block);
-  // An empty block for a thread's next retires: recycled when one is available. Blocks move
-  // between threads, and recycling them keeps malloc's cross-thread free path (arena locks,
-  // trimming) off the retire path.
+  // An empty block for a thread's queue: recycled when one is available. Blocks move between
+  // threads, and recycling them keeps malloc's cross-thread free path off the queueing path.
   RetireBlock* TakeBlock();
-  void Barrier();
+  // Waits until every callback queued before the call has run, or until `deadline`; returns
+  // whether everything ran.
+  bool Barrier(std::chrono::steady_clock::time_point deadline);
+  // Makes a worker run one grace period soon (Domain::StartPoll()).
+  void RequestGracePeriod();
   void FillStats(DomainStats& stats) const;
 
- private:
-  struct Batch {
-    std::vector<CallbackHead*> lists;
-    RetireBlock* blocks = nullptr;
-    bool empty() const { return lists.empty() && blocks == nullptr; }
-  };
+  // fork(): PauseForFork() waits until no worker is invoking callbacks, keeps it so, and takes
+  // the reclaimer's locks; UnlockAfterFork() releases them all, and in the child first forgets the
+  // workers (they do not exist there) and takes over every callback not yet run.
+  void PauseForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void UnlockAfterFork(bool child) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
-  static void* WorkerEntry(void* self);
-  static void ForkPrepare();
-  static void ForkParent();
-  static void ForkChild();
+ private:
+  struct Worker {
+    pthread_t thread;
+    std::mutex busy;  // held while the worker claims and invokes a batch (the file comment)
+    Reclaimer* owner;
+  };
+  // Chains of blocks, in collection order (orphans first, then one per thread).
+  using Batch = std::vector<RetireBlock*>;
+
+  static void* WorkerEntry(void* worker);
 
   // How long a worker lets callbacks accumulate between batches (see Accumulate()).
   static constexpr std::chrono::microseconds kAccumulate{1000};
 
-  void StartWorkers();
-  void WorkerLoop();
+  void StartWorkers() ABSL_LOCKS_EXCLUDED(mu_);
+  void WorkerLoop(Worker& self);
   void Accumulate();
   void Idle();
   Batch CollectLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Invoke(Batch& batch);
   bool AnythingQueued() const;
-  // A Barrier() waits for a collection that has not happened yet.
-  bool BarrierPending() const ABSL_LOCKS_EXCLUDED(mu_);
+  bool MustWake() const ABSL_LOCKS_EXCLUDED(mu_);
   uint64_t ExactQueued() const;
   int64_t ApproximatePending() const;
   void Wake();
   void Throttle() ABSL_LOCKS_EXCLUDED(mu_);
   bool BatchesDoneThrough(uint64_t seq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool EarlierBatchesDone(uint64_t seq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Domain& domain_;
   const int slot_;
   const int threads_;
-  const int64_t max_pending_;
+  const int64_t max_pending_;  // INT64_MAX: no bound
 
   mutable UpdateMutex mu_;
   std::condition_variable_any progress_;  // a batch finished, or a collection happened
-  std::vector<pthread_t> workers_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   uint64_t collected_seq_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<uint64_t> in_flight_ ABSL_GUARDED_BY(mu_);
+  std::vector<uint64_t> in_flight_ ABSL_GUARDED_BY(mu_);  // collected, not finished
+  // Collected batches no worker has claimed for invocation yet, by collection number.
+  std::vector<std::pair<uint64_t, Batch>> uninvoked_ ABSL_GUARDED_BY(mu_);
+  std::vector<Worker*> paused_for_fork_;  // only between PauseForFork() and UnlockAfterFork()
   UpdateMutex pool_mu_;
   std::vector<RetireBlock*> pool_ ABSL_GUARDED_BY(pool_mu_);
-  uint64_t max_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
 
   std::atomic<bool> started_{false};
   std::atomic<bool> stop_{false};
   std::atomic<uint64_t> barrier_request_{0};
+  std::atomic<bool> gp_requested_{false};
   std::atomic<int> idle_workers_{0};
   std::atomic<uint32_t> work_word_{0};
-  std::atomic<RetireBlock*> full_blocks_{nullptr};
   std::atomic<bool> expedite_{false};
+  // Chains taken over in the child of fork(), concatenated; collected before any thread's chain.
+  std::atomic<RetireBlock*> orphans_{nullptr};
 
   std::atomic<uint64_t> flushed_{0};  // queued callbacks, in kQueuedFlushInterval steps
   std::atomic<uint64_t> invoked_{0};

@@ -1,11 +1,12 @@
 #include "rcu/internal/thread_registry.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
 
-#include <bitset>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
+#include <new>
 
 #include "rcu/internal/checker.h"
 #include "rcu/internal/sys.h"
@@ -24,21 +25,19 @@ struct alignas(64) PaddedWord {
 };
 PaddedWord g_slot_wake[kMaxDomains];
 
-std::mutex g_slots_mu;
-std::bitset<kMaxDomains> g_slots_used;  // guarded by g_slots_mu
-
 void EndSectionsOf(ThreadRecord* r, bool report) {
   for (int slot = 0; slot < kMaxDomains; ++slot) {
     r->lock_depth[slot] = 0;
     r->lock_owns[slot] = false;
     r->debug_depth[slot] = 0;
-    if (r->ctr[slot].load(std::memory_order_relaxed) == 0) continue;
+    r->reader[slot].wake.store(0, std::memory_order_relaxed);
+    if (r->reader[slot].ctr.load(std::memory_order_relaxed) == 0) continue;
     if (report) {
       Report("R6: thread %d exited inside a read-side section of domain slot %d; the section "
              "was ended for it",
              r->tid.load(std::memory_order_relaxed), slot);
     }
-    r->ctr[slot].store(0, std::memory_order_seq_cst);
+    r->reader[slot].ctr.store(0, std::memory_order_seq_cst);
     WakeSlot(slot);
   }
 }
@@ -51,57 +50,65 @@ void Unregister(void* arg) {
   r->in_use.store(false, std::memory_order_release);
 }
 
-// In a child of fork() only the forking thread survives: every other record is released.
-void AfterForkInChild() {
-  int live = 0;
-  for (ThreadRecord* r = g_head.load(std::memory_order_acquire); r != nullptr; r = r->next) {
-    if (r == tls_record) {
-      ++live;
-      continue;
+pthread_key_t Key() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k;
+    if (pthread_key_create(&k, &Unregister) != 0) {
+      std::fprintf(stderr, "rcu: pthread_key_create failed\n");
+      std::abort();
     }
-    EndSectionsOf(r, /*report=*/false);
-    r->in_use.store(false, std::memory_order_relaxed);
-  }
-  g_registered.store(live, std::memory_order_seq_cst);
+    return k;
+  }();
+  return key;
 }
+// Created at load time, so that no registration (perhaps in a signal handler) has to.
+[[maybe_unused]] const pthread_key_t g_key_at_load = Key();
 
-pthread_key_t CreateKey() {
-  pthread_key_t key;
-  if (pthread_key_create(&key, &Unregister) != 0) {
-    std::fprintf(stderr, "rcu: pthread_key_create failed\n");
+// A free record to reuse, or a new one from mmap() (async-signal-safe, unlike malloc()).
+ThreadRecord* AcquireRecord() {
+  for (ThreadRecord* c = g_head.load(std::memory_order_acquire); c != nullptr; c = c->next) {
+    bool expected = false;
+    if (!c->in_use.load(std::memory_order_relaxed) &&
+        c->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+      return c;
+    }
+  }
+  void* memory = mmap(nullptr, sizeof(ThreadRecord), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (memory == MAP_FAILED) {
+    std::fprintf(stderr, "rcu: cannot allocate a thread record\n");
     std::abort();
   }
-  pthread_atfork(nullptr, nullptr, &AfterForkInChild);
-  return key;
+  auto* r = new (memory) ThreadRecord;
+  r->in_use.store(true, std::memory_order_relaxed);
+  ThreadRecord* head = g_head.load(std::memory_order_relaxed);
+  do {
+    r->next = head;
+  } while (!g_head.compare_exchange_weak(head, r, std::memory_order_release,
+                                         std::memory_order_relaxed));
+  return r;
 }
 
 }  // namespace
 
 ThreadRecord* RegisterThisThread() {
-  static const pthread_key_t key = CreateKey();
-  ThreadRecord* r = nullptr;
-  for (ThreadRecord* c = g_head.load(std::memory_order_acquire); c != nullptr; c = c->next) {
-    bool expected = false;
-    if (!c->in_use.load(std::memory_order_relaxed) &&
-        c->in_use.compare_exchange_strong(expected, true, std::memory_order_seq_cst)) {
-      r = c;
-      break;
-    }
+  // With signals blocked, a handler sees this thread either unregistered (and registers it
+  // itself, completely, before we get here) or registered.
+  sigset_t all, previous;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &previous);
+  if (tls_record == nullptr) {
+    ThreadRecord* r = AcquireRecord();
+    r->tid.store(CurrentTid(), std::memory_order_relaxed);
+    g_registered.fetch_add(1, std::memory_order_seq_cst);
+    // [S2] pairs with RunGracePeriod's [S1] (domain.cc): a grace period that did not count this
+    // thread skipped no reader of what it waited for.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    pthread_setspecific(Key(), r);
+    tls_record = r;
   }
-  if (r == nullptr) {
-    r = new ThreadRecord;
-    r->in_use.store(true, std::memory_order_relaxed);
-    ThreadRecord* head = g_head.load(std::memory_order_relaxed);
-    do {
-      r->next = head;
-    } while (!g_head.compare_exchange_weak(head, r, std::memory_order_release,
-                                           std::memory_order_relaxed));
-  }
-  r->tid.store(CurrentTid(), std::memory_order_relaxed);
-  g_registered.fetch_add(1, std::memory_order_seq_cst);
-  pthread_setspecific(key, r);
-  tls_record = r;
-  return r;
+  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
+  return tls_record;
 }
 
 ThreadRecord* RegistryHead() { return g_head.load(std::memory_order_acquire); }
@@ -118,21 +125,17 @@ void WakeSlot(int slot) {
   FutexWakeAll(&g_slot_wake[slot].word);
 }
 
-int AcquireDomainSlot() {
-  std::lock_guard<std::mutex> lock(g_slots_mu);
-  for (int slot = 0; slot < kMaxDomains; ++slot) {
-    if (!g_slots_used[slot]) {
-      g_slots_used[slot] = true;
-      return slot;
+void RegistryAfterForkInChild() {
+  int live = 0;
+  for (ThreadRecord* r = g_head.load(std::memory_order_acquire); r != nullptr; r = r->next) {
+    if (r == tls_record) {
+      ++live;
+      continue;
     }
+    EndSectionsOf(r, /*report=*/false);
+    r->in_use.store(false, std::memory_order_relaxed);
   }
-  std::fprintf(stderr, "rcu: more than %d rcu::Domain objects alive at once\n", kMaxDomains);
-  std::abort();
-}
-
-void ReleaseDomainSlot(int slot) {
-  std::lock_guard<std::mutex> lock(g_slots_mu);
-  g_slots_used[slot] = false;
+  g_registered.store(live, std::memory_order_seq_cst);
 }
 
 }  // namespace rcu::internal
