@@ -91,7 +91,7 @@ TEST(DomainMisuseTest, R2ProtectedWithTheLockHeldByAnotherThreadAborts) {
   Published<Obj> p;
   EXPECT_DEATH(
       {
-        std::thread holder([&] { mu.lock(); });
+        std::thread holder([&]() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu.lock(); });
         holder.join();  // mu stays locked by a thread that is gone: not by us
         ProtectedWithoutLock(p, mu);
       },
