@@ -137,7 +137,8 @@ Domain::~Domain() {
   }
   internal::ForEachRecord([&](const internal::ThreadRecord& r) {
     if (r.in_use.load(std::memory_order_acquire) &&
-        r.reader[slot_].ctr.load(std::memory_order_acquire) != 0) {
+        r.reader[slot_].ctr.load(std::memory_order_acquire) != 0 &&
+        !reclaimer_->IsWorker(r.tid.load(std::memory_order_relaxed))) {
       internal::Die(created_at_,
                     "R10: rcu::Domain destroyed while thread %d is inside one of its read-side "
                     "sections. The domain was created",

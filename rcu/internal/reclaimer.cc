@@ -152,8 +152,17 @@ void Reclaimer::StartWorkers() {
   started_.store(true, std::memory_order_release);
 }
 
+bool Reclaimer::IsWorker(int tid) const {
+  UpdateLock lock(mu_);
+  for (const std::unique_ptr<Worker>& w : workers_) {
+    if (w->tid.load(std::memory_order_relaxed) == tid) return true;
+  }
+  return false;
+}
+
 void* Reclaimer::WorkerEntry(void* worker) {
   auto* w = static_cast<Worker*>(worker);
+  w->tid.store(CurrentTid(), std::memory_order_relaxed);
   w->owner->WorkerLoop(*w);
   return nullptr;
 }

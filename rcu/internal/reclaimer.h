@@ -78,6 +78,9 @@ class Reclaimer {
   // Waits until every callback queued before the call has run, or until `deadline`; returns
   // whether everything ran.
   bool Barrier(std::chrono::steady_clock::time_point deadline);
+  // Whether `tid` is one of this reclaimer's workers (whose callbacks may be queueing, inside the
+  // brief section that protects an append: not a reader R10 should report).
+  bool IsWorker(int tid) const ABSL_LOCKS_EXCLUDED(mu_);
   // Makes a worker run one grace period soon (Domain::StartPoll()).
   void RequestGracePeriod();
   void FillStats(DomainStats& stats) const;
@@ -93,6 +96,7 @@ class Reclaimer {
     pthread_t thread;
     std::mutex busy;  // held while the worker claims and invokes a batch (the file comment)
     Reclaimer* owner;
+    std::atomic<int> tid{0};
   };
   // Chains of blocks, in collection order (orphans first, then one per thread).
   using Batch = std::vector<RetireBlock*>;
