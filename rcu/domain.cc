@@ -325,14 +325,13 @@ DomainStats Domain::Stats() const {
 
 void Domain::QueuedSlowPath(uint64_t queued, bool first) { reclaimer_->OnQueued(queued, first); }
 
-void Domain::EnqueueSlowPath(void* p, void (*fn)(void*), size_t bytes,
+void Domain::EnqueueSlowPath(internal::ThreadRecord* r, void* p, void (*fn)(void*), size_t bytes,
                              const internal::SourceLocation& where) {
   // This thread's queue is empty (or was stolen by a callback thread), or its tail block is full.
   internal::RetireBlock* fresh = reclaimer_->TakeBlock();
   fresh->entries[0] = {p, fn};
   fresh->bytes = bytes;
   fresh->count = 1;
-  internal::ThreadRecord* r = Record();
   std::atomic<uint64_t>* outermost = Begin(r, where);  // see Enqueue()
   std::atomic<internal::RetireBlock*>& queue = r->queue[slot_];
   const bool first = queue.load(std::memory_order_relaxed) == nullptr;

@@ -45,16 +45,17 @@
 //               its thread's first one). Nothing else is: grace periods, Call(), Retire(),
 //               Barrier() and Stats() may lock or allocate.
 // fork():       the child keeps using every domain, and runs every callback queued before the
-//               fork that had not run yet, exactly once. fork() waits for grace periods and
-//               callbacks in flight to finish. Calling fork() inside a read-side section or from
-//               a callback would wait for itself: it aborts (R15, every build).
+//               fork that had not run yet, exactly once. fork() waits for the callbacks running
+//               at that moment, never for a reader or a grace period, so a callback must not wait
+//               for a lock the forking thread holds across fork(); fork() from a callback would
+//               wait for itself and aborts (R15, every build). fork() inside a section is fine:
+//               the child's thread stays inside it.
 // Misuse:       R3 Synchronize (any flavor) inside a section of the same domain aborts in every
 //               build (it would deadlock). R5 unbalanced unlock and nesting overflow abort when
 //               RCU_DEBUG_CHECKS is on. R6 a thread that exits inside a section is reported and
 //               its section ended. R10 destroying a domain while a thread is inside it aborts.
 //               R11 threads that exited are never waited for. R14 invalid DomainOptions abort at
-//               construction. R15 fork() from a callback aborts. See README
-//               "Rules".
+//               construction. R15 fork() from a callback aborts. See README "Rules".
 //
 // Example:
 //   rcu::Published<Config> current;             // published.h
@@ -326,7 +327,7 @@ class Domain {
   void CheckMayBlock(const internal::SourceLocation& where, const char* operation, const char* rule);
   // Appends {p, fn} to the calling thread's queue (Call and Retire).
   void Enqueue(void* p, void (*fn)(void*), size_t bytes, const internal::SourceLocation& where);
-  void EnqueueSlowPath(void* p, void (*fn)(void*), size_t bytes,
+  void EnqueueSlowPath(internal::ThreadRecord* r, void* p, void (*fn)(void*), size_t bytes,
                        const internal::SourceLocation& where);
   // Counts a queued callback; `first` when it started a new queue (a sleeping callback thread may
   // need waking).
@@ -491,7 +492,7 @@ inline void Domain::Enqueue(void* p, void (*fn)(void*), size_t bytes,
     }
   }
   End(r, outermost, where);
-  EnqueueSlowPath(p, fn, bytes, where);
+  EnqueueSlowPath(r, p, fn, bytes, where);
 }
 
 template <typename T, typename Deleter>

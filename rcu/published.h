@@ -172,14 +172,7 @@ class Published {
   // R9: the debug checker knows which pointers are published, and where, so retiring one that
   // readers can still reach aborts.
   void Track(const T* old_value, const T* new_value) const {
-    internal::NotePublished(this, old_value, new_value, SizeOf());
-  }
-  static constexpr size_t SizeOf() {
-    if constexpr (std::is_void_v<T>) {
-      return 1;
-    } else {
-      return sizeof(T);
-    }
+    internal::NotePublished(this, old_value, new_value, sizeof(T));
   }
 
   std::atomic<T*> ptr_{nullptr};

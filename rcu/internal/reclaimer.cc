@@ -49,8 +49,7 @@ RetireBlock* Reclaimer::TakeBlock() {
 }
 
 void Reclaimer::DrainAndStop() {
-  // In the child of fork() the workers may not have restarted yet.
-  if (!started_.load(std::memory_order_acquire) && AnythingQueued()) StartWorkers();
+  StartIfQueued();
   std::vector<std::unique_ptr<Worker>> workers;
   {
     UpdateLock lock(mu_);
@@ -96,10 +95,8 @@ void Reclaimer::Throttle() {
 }
 
 bool Reclaimer::Barrier(std::chrono::steady_clock::time_point deadline) {
-  if (!started_.load(std::memory_order_acquire)) {
-    if (!AnythingQueued()) return true;  // nothing was ever queued (or, after fork, nothing left)
-    StartWorkers();
-  }
+  StartIfQueued();
+  if (!started_.load(std::memory_order_acquire)) return true;  // nothing was ever queued
   UpdateLock lock(mu_);
   if (in_flight_.empty() && !AnythingQueued()) return true;  // no grace period needed
   const uint64_t target = collected_seq_ + 1;
@@ -135,6 +132,11 @@ bool Reclaimer::EarlierBatchesDone(uint64_t seq) const {
     if (s < seq) return false;
   }
   return true;
+}
+
+void Reclaimer::StartIfQueued() {
+  // In the child of fork() callbacks may be queued while the workers have not restarted yet.
+  if (!started_.load(std::memory_order_acquire) && AnythingQueued()) StartWorkers();
 }
 
 void Reclaimer::StartWorkers() {

@@ -107,6 +107,7 @@ class Reclaimer {
   static constexpr std::chrono::microseconds kAccumulate{1000};
 
   void StartWorkers() ABSL_LOCKS_EXCLUDED(mu_);
+  void StartIfQueued() ABSL_LOCKS_EXCLUDED(mu_);
   void WorkerLoop(Worker& self);
   void Accumulate();
   void Idle();
