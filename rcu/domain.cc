@@ -22,8 +22,8 @@
 //   [F1] reader entry (Begin: store ctr, LightFence, then load published pointers) pairs with the
 //        grace period's HeavyFence (unpublish, HeavyFence, then load every ctr): either the grace
 //        period sees the reader inside, or the reader sees the unpublish.
-//   [F2] reader exit (End: store ctr = 0, LightFence, load wake) pairs with WaitForReader (store
-//        wake, HeavyFence, load ctr): either the waiter sees the reader gone, or the reader sees
+//   [F2] reader exit (End and ExitSlowPath: store ctr = 0, LightFence, load kWakeRequested)
+//        pairs with WaitForReader (set kWakeRequested, HeavyFence, load ctr): either the waiter sees the reader gone, or the reader sees
 //        the request and wakes it. So only a reader the sleeper waits for pays for a wake-up.
 //   [R1]/[R2] the reader's release stores of ctr pair with the scan's acquire loads: a section's
 //        accesses happen before the grace period that saw it end (also what ThreadSanitizer uses).
@@ -271,7 +271,7 @@ void Domain::WaitForReader(internal::ThreadRecord& r, uint64_t target, bool expe
   }
   // Sleep until this reader leaves. Only it is asked to wake us, and only once.
   std::atomic<uint32_t>& word = internal::SlotWakeWord(slot_);
-  reader.wake.store(1, std::memory_order_relaxed);
+  reader.exit.fetch_or(internal::kWakeRequested, std::memory_order_relaxed);
   internal::HeavyFence();  // [F2] heavy
   for (;;) {
     const uint32_t generation = word.load(std::memory_order_acquire);
@@ -280,11 +280,13 @@ void Domain::WaitForReader(internal::ThreadRecord& r, uint64_t target, bool expe
         std::chrono::duration_cast<std::chrono::nanoseconds>(check_stall()).count();
     internal::FutexWait(&word, generation, std::max<int64_t>(timeout_ns, 1));
   }
-  reader.wake.store(0, std::memory_order_relaxed);
+  reader.exit.fetch_and(~internal::kWakeRequested, std::memory_order_relaxed);
 }
 
-void Domain::WakeWaiter(internal::ThreadRecord* r) {
-  r->reader[slot_].wake.store(0, std::memory_order_relaxed);  // once per sleep
+void Domain::ExitSlowPath(internal::ReaderState& reader) {
+  internal::LightFence(light_);  // [F2] light, for fallback readers
+  if ((reader.exit.load(std::memory_order_relaxed) & internal::kWakeRequested) == 0) return;
+  reader.exit.fetch_and(~internal::kWakeRequested, std::memory_order_relaxed);  // once per sleep
   internal::WakeSlot(slot_);
 }
 
@@ -332,7 +334,7 @@ void Domain::EnqueueSlowPath(internal::ThreadRecord* r, void* p, void (*fn)(void
   fresh->entries[0] = {p, fn};
   fresh->bytes = bytes;
   fresh->count = 1;
-  std::atomic<uint64_t>* outermost = Begin(r, where);  // see Enqueue()
+  internal::ReaderState* outermost = Begin(r, where);  // see Enqueue()
   std::atomic<internal::RetireBlock*>& queue = r->queue[slot_];
   const bool first = queue.load(std::memory_order_relaxed) == nullptr;
   if (first) {

@@ -186,7 +186,7 @@ class Domain {
   // Requires (unlock): the calling thread is inside a section of this domain (R5).
   void lock(const internal::SourceLocation& where = internal::SourceLocation::current()) {
     internal::ThreadRecord* r = Record();
-    std::atomic<uint64_t>* outermost = Begin(r, where);
+    internal::ReaderState* outermost = Begin(r, where);
     // A signal handler that runs its own lock()/unlock() between these lines finds the section
     // open (nested) and leaves lock_owns alone unless it found lock_depth at 0.
     if (r->lock_depth[slot_]++ == 0) r->lock_owns[slot_] = outermost != nullptr;
@@ -200,7 +200,7 @@ class Domain {
     // Read before the decrement: a handler's lock() that finds the depth at 0 rewrites it.
     const bool owns = r->lock_owns[slot_];
     const bool outermost = --r->lock_depth[slot_] == 0 && owns;
-    End(r, outermost ? &r->reader[slot_].ctr : nullptr, where);
+    End(r, outermost ? &r->reader[slot_] : nullptr, where);
   }
 
   // Domain::InReadSection()
@@ -316,12 +316,12 @@ class Domain {
 
   static Domain* CreateDefault();
   static internal::ThreadRecord* Record();
-  // Begins a section on `r`. Returns the reader counter to clear at the end when this is the
-  // outermost section, else null; End() takes what Begin() returned.
-  std::atomic<uint64_t>* Begin(internal::ThreadRecord* r, const internal::SourceLocation& where);
-  void End(internal::ThreadRecord* r, std::atomic<uint64_t>* outermost,
+  // Begins a section on `r`. Returns the reader state whose counter to clear at the end when this
+  // is the outermost section, else null; End() takes what Begin() returned.
+  internal::ReaderState* Begin(internal::ThreadRecord* r, const internal::SourceLocation& where);
+  void End(internal::ThreadRecord* r, internal::ReaderState* outermost,
            const internal::SourceLocation& where);
-  void WakeWaiter(internal::ThreadRecord* r);
+  void ExitSlowPath(internal::ReaderState& reader);
   void WaitForGracePeriod(bool expedited, const internal::SourceLocation& where,
                           const char* operation);
   void CheckMayBlock(const internal::SourceLocation& where, const char* operation, const char* rule);
@@ -387,7 +387,7 @@ class ReadGuard {
  private:
   Domain& domain_;
   internal::ThreadRecord* const record_;
-  std::atomic<uint64_t>* const outermost_;
+  internal::ReaderState* const outermost_;
   const internal::SourceLocation where_;  // R5 reports name the guard's line
 };
 
@@ -405,17 +405,17 @@ inline internal::ThreadRecord* Domain::Record() {
 // about to sleep on it; [R1]/[R2] release stores of the counter carry the section's accesses to
 // the grace period's acquire load. Debug bookkeeping comes after the counter on entry and before
 // it on exit, so that a signal handler's section that lands anywhere in between balances.
-inline std::atomic<uint64_t>* Domain::Begin(internal::ThreadRecord* r,
+inline internal::ReaderState* Domain::Begin(internal::ThreadRecord* r,
                                             const internal::SourceLocation& where) {
   internal::ReaderState& reader = r->reader[slot_];
   const bool light = light_;  // read before the fence, which would force a reload
-  std::atomic<uint64_t>* outermost = nullptr;
+  internal::ReaderState* outermost = nullptr;
   if (reader.ctr.load(std::memory_order_relaxed) == 0) {
     // [R1] release: the previous section's accesses happen before a grace period that reads
     // this value (C++20 release sequences do not carry same-thread stores).
     reader.ctr.store(epoch_.load(std::memory_order_relaxed), std::memory_order_release);
     internal::LightFence(light);  // [F1] light
-    outermost = &reader.ctr;
+    outermost = &reader;
   }
   if (internal::kDebugChecks && ABSL_PREDICT_FALSE(++r->debug_depth[slot_] > kMaxNesting)) {
     internal::Die(where, "R5: read-side sections nested more than %u deep (unbalanced lock()?)",
@@ -424,7 +424,7 @@ inline std::atomic<uint64_t>* Domain::Begin(internal::ThreadRecord* r,
   return outermost;
 }
 
-inline void Domain::End(internal::ThreadRecord* r, std::atomic<uint64_t>* outermost,
+inline void Domain::End(internal::ThreadRecord* r, internal::ReaderState* outermost,
                         const internal::SourceLocation& where) {
   if (internal::kDebugChecks) {
     if (ABSL_PREDICT_FALSE(r != internal::tls_record)) {
@@ -442,11 +442,13 @@ inline void Domain::End(internal::ThreadRecord* r, std::atomic<uint64_t>* outerm
     r->debug_depth[slot_] = depth - 1;
   }
   if (outermost == nullptr) return;
-  const bool light = light_;
-  outermost->store(0, std::memory_order_release);  // [R2]
-  internal::LightFence(light);                      // [F2] light
-  if (ABSL_PREDICT_FALSE(r->reader[slot_].wake.load(std::memory_order_relaxed) != 0)) {
-    WakeWaiter(r);
+  outermost->ctr.store(0, std::memory_order_release);  // [R2]
+  // [F2] light: LightFence(true) is this compiler fence; fallback readers have kFallbackFence set
+  // and fence for real in ExitSlowPath(), before they look at kWakeRequested.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  // Through `outermost`, not slot_: after the fence the compiler must reload members.
+  if (ABSL_PREDICT_FALSE(outermost->exit.load(std::memory_order_relaxed) != 0)) {
+    ExitSlowPath(*outermost);
   }
 }
 
@@ -478,7 +480,7 @@ inline void Domain::Enqueue(void* p, void (*fn)(void*), size_t bytes,
   internal::ThreadRecord* r = Record();
   // The section keeps a callback thread that steals this queue from reading it before the
   // append is done (retire_block.h).
-  std::atomic<uint64_t>* outermost = Begin(r, where);
+  internal::ReaderState* outermost = Begin(r, where);
   if (ABSL_PREDICT_TRUE(r->queue[slot_].load(std::memory_order_relaxed) != nullptr)) {
     internal::RetireBlock* tail = r->queue_tail[slot_];
     const uint32_t n = tail->count;

@@ -30,7 +30,7 @@ void EndSectionsOf(ThreadRecord* r, bool report) {
     r->lock_depth[slot] = 0;
     r->lock_owns[slot] = false;
     r->debug_depth[slot] = 0;
-    r->reader[slot].wake.store(0, std::memory_order_relaxed);
+    r->reader[slot].exit.fetch_and(~kWakeRequested, std::memory_order_relaxed);
     if (r->reader[slot].ctr.load(std::memory_order_relaxed) == 0) continue;
     if (report) {
       Report("R6: thread %d exited inside a read-side section of domain slot %d; the section "
@@ -80,6 +80,9 @@ ThreadRecord* AcquireRecord() {
     std::abort();
   }
   auto* r = new (memory) ThreadRecord;
+  if (!LightReadersEnabled()) {
+    for (ReaderState& reader : r->reader) reader.exit.store(kFallbackFence, std::memory_order_relaxed);
+  }
   r->in_use.store(true, std::memory_order_relaxed);
   ThreadRecord* head = g_head.load(std::memory_order_relaxed);
   do {

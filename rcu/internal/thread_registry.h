@@ -32,7 +32,7 @@ inline constexpr int kMaxDomains = 64;
 // this many callbacks.
 inline constexpr uint64_t kQueuedFlushInterval = 256;
 
-// One thread's reader state for one domain. `ctr` and `wake` share a cache line: a reader
+// One thread's reader state for one domain. `ctr` and `exit` share a cache line: a reader
 // leaving its section stores the one and loads the other.
 struct alignas(16) ReaderState {
   // 0 while the thread is outside every section of the domain; the domain's epoch read at the
@@ -41,10 +41,16 @@ struct alignas(16) ReaderState {
   // counter on the fast path: the entry that found ctr at 0 is the outermost one and is the one
   // that clears it (ReadGuard remembers which it was).
   std::atomic<uint64_t> ctr{0};
-  // Set by a grace period that is about to sleep until this thread leaves its section; the
-  // thread clears it and wakes the sleeper on its way out (once per sleep, see domain.cc [F2]).
-  std::atomic<uint32_t> wake{0};
+  // Nonzero sends the thread's section exits through Domain::ExitSlowPath(). Two reasons:
+  // kWakeRequested, set by a grace period about to sleep until this thread leaves its section
+  // (the thread clears it and wakes the sleeper, once per sleep; domain.cc [F2]), and
+  // kFallbackFence, set for good on every record when readers cannot rely on membarrier (their
+  // exit needs a real fence). One load covers both on the fast path.
+  std::atomic<uint32_t> exit{0};
 };
+
+inline constexpr uint32_t kWakeRequested = 1;
+inline constexpr uint32_t kFallbackFence = 2;
 
 struct alignas(64) ThreadRecord {
   ReaderState reader[kMaxDomains];
