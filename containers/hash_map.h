@@ -12,26 +12,37 @@
 //               outermost section ends (H4: do not keep it longer; `Get(key)` copies instead).
 //               A lookup never misses a key that is present throughout it, resizes included
 //               (H3): it reads one table, complete, whichever it gets.
-// Update side:  Insert, InsertOrAssign and Erase lock the key's stripe. A value is never changed
-//               in place: InsertOrAssign links a new node and retires the old one, so a reader
-//               sees one whole value. A resize takes every stripe, copies the nodes into a new
-//               table, publishes it and retires the old one.
+// Update side:  Insert, InsertOrAssign and Erase lock the key's stripe (one of 32; the stripe
+//               follows from the chain, see kStripes). A value is never changed in place:
+//               InsertOrAssign links a new node and retires the old one, so a reader sees one
+//               whole value. Elements are never copied or moved by the map: a resize takes every
+//               stripe and relinks the nodes into a new table (through a second link each node
+//               carries, so readers of the old table find its chains intact), publishes it and
+//               retires the old bucket array. A resize that comes within a grace period of the
+//               previous one waits for a later update (it never waits for readers).
+// Values:       any V that is move-constructible, move-only types included (Get() alone needs
+//               a copyable V). Exceptions: every update gives the strong guarantee: the node is
+//               built (K copied, V moved: user code) before a stripe is taken, and a throw from
+//               the hash, the equality or a constructor leaves the map unchanged. A resize never
+//               throws: without memory the table keeps its size.
+// Callbacks:    no stripe is held while an update queues its retirement, so back-pressure
+//               (R12) never sleeps under a stripe, and callbacks may update any map.
 // Lookup cache: a small table of node pointers in front of the buckets (Options::lookup_cache,
 //               off by default, see there; Options::cache_slots entries), filled by lookups that
 //               walked a chain, into free slots only (so that a warm cache takes no writes), so a
 //               hot key skips the bucket array and the chain. It never hands out an element whose
 //               removal has begun (H1, the seed's bug hunt 2): removal sets the node's `removed`
-//               flag and then scrubs the cache slot; a lookup that fills a slot then checks the
-//               flag and undoes its fill (the two sides order store-then-load, so one of them sees
-//               the other); a cache hit checks the flag too; and a removed node is freed only after
-//               two grace periods, the second for lookups that read it from the cache just before
-//               it was scrubbed.
-// Reclamation:  erased and replaced nodes, and old tables, are retired on the map's domain.
-//               The destructor frees everything at once and requires that no reader is inside.
+//               flag and scrubs the cache slot under the key's stripe; a lookup fills a slot only
+//               under the same stripe (try_lock: it never waits) and only with a node that is
+//               not removed. So a removed node is never put back, one grace period covers every
+//               lookup that read it from the cache, and its free is an ordinary Retire().
+// Reclamation:  erased and replaced nodes, and old bucket arrays, are retired on the map's
+//               domain: Barrier() returns after all of them are freed. The destructor frees the
+//               elements at once and requires that no reader is inside.
 // Memory order: a node is published with release order and read with acquire: a lookup that
 //               finds it sees its key and value fully constructed.
 // Progress:     Find/Contains wait-free; updates block on their stripe; a resize blocks updates
-//               (never lookups) while it copies.
+//               (never lookups) while it relinks.
 // Misuse:       H1 and H3 by construction, H2 by construction (the cache slot is loaded once),
 //               H4 (documentation; ASan in the tests), R1 (Find needs a ReadGuard of the map's
 //               domain: compile time for the token, debug check for the domain).
@@ -74,8 +85,9 @@
 namespace rcu {
 
 struct HashMapOptions {
-  // Buckets of the first table (rounded up to a power of two). The table doubles when it holds
-  // more than one element per bucket and halves when it holds fewer than one per 8 buckets.
+  // Buckets of the first table (rounded up to a power of two, and at least 32: see kStripes),
+  // and the fewest the table shrinks to. The table grows when it holds more than one element per
+  // bucket and shrinks when it holds fewer than one per 8 buckets.
   size_t initial_buckets = 16;
   // The lookup cache (see the file comment) and its size (rounded up to a power of two). Off by
   // default: with cheap keys (integers) it measured slower than none, 0.8x on Zipf(0.99) over 1M
@@ -93,12 +105,14 @@ class HashMap {
  public:
   explicit HashMap(Domain& domain = Domain::Default(), const HashMapOptions& options = {})
       : domain_(domain),
-        min_buckets_(std::bit_ceil(std::max<size_t>(options.initial_buckets, 1))),
+        min_buckets_(std::bit_ceil(std::max<size_t>(options.initial_buckets, kStripes))),
         cache_slots_(options.lookup_cache ? std::bit_ceil(std::max<size_t>(options.cache_slots, 2))
                                           : 0),
         cache_shift_(cache_slots_ == 0 ? 0 : 64 - std::countr_zero(cache_slots_)),
         cache_(cache_slots_ == 0 ? nullptr : new std::atomic<Node*>[cache_slots_]()) {
-    table_.store(Table::Create(min_buckets_), std::memory_order_release);
+    Table* table = Table::Create(min_buckets_, /*link=*/0);
+    if (table == nullptr) throw std::bad_alloc();
+    table_.store(table, std::memory_order_release);
     buckets_.store(min_buckets_, std::memory_order_relaxed);
   }
 
@@ -108,8 +122,18 @@ class HashMap {
   // HashMap::~HashMap()
   //
   // Frees every element at once. Requires: no reader is inside a section that reached the map,
-  // and no update runs. Elements already retired are freed by the domain.
-  ~HashMap() { Table::Destroy(table_.load(std::memory_order_relaxed), /*nodes=*/true); }
+  // and no update runs. Elements and tables already retired are freed by the domain.
+  ~HashMap() {
+    Table* table = table_.load(std::memory_order_relaxed);
+    for (size_t b = 0; b <= table->mask; ++b) {
+      for (Node* n = table->buckets()[b].load(std::memory_order_relaxed); n != nullptr;) {
+        Node* next = n->next[table->link].load(std::memory_order_relaxed);
+        delete n;
+        n = next;
+      }
+    }
+    Table::Destroy(table);
+  }
 
   // HashMap::Find()
   //
@@ -132,8 +156,9 @@ class HashMap {
       }
     }
     const Table* table = table_.load(std::memory_order_acquire);
+    const int link = table->link;
     for (Node* n = table->Bucket(hash).load(std::memory_order_acquire); n != nullptr;
-         n = n->next.load(std::memory_order_acquire)) {
+         n = n->next[link].load(std::memory_order_acquire)) {
       if (n->hash == hash && eq_(n->key, key)) {
         if (slot != nullptr) MaybeCache(*slot, n);
         return &n->value;
@@ -147,7 +172,7 @@ class HashMap {
 
   // HashMap::Get()
   //
-  // A copy of the value for `key`, read in a section of its own.
+  // A copy of the value for `key`, read in a section of its own. Needs a copyable V.
   std::optional<V> Get(const K& key) const {
     ReadGuard guard(domain_);
     const V* v = Find(guard, key);
@@ -163,7 +188,7 @@ class HashMap {
     const Table* table = table_.load(std::memory_order_acquire);
     for (size_t b = 0; b <= table->mask; ++b) {
       for (Node* n = table->buckets()[b].load(std::memory_order_acquire); n != nullptr;
-           n = n->next.load(std::memory_order_acquire)) {
+           n = n->next[table->link].load(std::memory_order_acquire)) {
         fn(n->key, n->value);
       }
     }
@@ -188,18 +213,20 @@ class HashMap {
   // later finds the key (the cache included).
   bool Erase(const K& key) {
     const size_t hash = hasher_(key);
-    size_t size;
+    Node* erased;
     {
       UpdateLock lock(StripeFor(hash));
-      std::atomic<Node*>& bucket = table_.load(std::memory_order_relaxed)->Bucket(hash);
-      std::atomic<Node*>* link = FindLink(bucket, hash, key);
-      Node* n = link->load(std::memory_order_relaxed);
-      if (n == nullptr) return false;
-      link->store(n->next.load(std::memory_order_relaxed), std::memory_order_release);
-      Remove(n);
-      size = size_.fetch_sub(1, std::memory_order_relaxed) - 1;
+      const Table& table = *table_.load(std::memory_order_relaxed);
+      std::atomic<Node*>* link = FindLink(table, hash, key);
+      erased = link->load(std::memory_order_relaxed);
+      if (erased == nullptr) return false;
+      link->store(erased->next[table.link].load(std::memory_order_relaxed),
+                  std::memory_order_release);
+      Unpublish(erased);
+      size_.fetch_sub(1, std::memory_order_relaxed);
     }
-    if (size * 8 < BucketCount() && BucketCount() > min_buckets_) Resize(/*grow=*/false);
+    domain_.Retire(erased);  // outside the stripe: back-pressure may sleep here
+    MaybeResize();
     return true;
   }
 
@@ -213,31 +240,36 @@ class HashMap {
   Domain& domain() const { return domain_; }
 
  private:
-  // Updates lock one of kStripes stripes (by hash). A resize holds them all, so the count stays
-  // under ThreadSanitizer's limit of 64 locks held by one thread.
+  // Updates lock one of kStripes stripes. A resize holds them all, so the count stays under
+  // ThreadSanitizer's limit of 64 locks held by one thread.
+  //
+  // Invariant (the lock that guards a chain follows from the chain, as rhashtable's bucket locks
+  // do): every table has a power-of-two number of buckets, at least kStripes, and a key lives in
+  // bucket `hash & mask`. So all keys of one chain agree in their low log2(kStripes) hash bits,
+  // and stripe `hash % kStripes` guards the whole chain, in every table the map ever has: two
+  // updaters that could touch one chain always take the same stripe.
   static constexpr size_t kStripes = 32;
 
-  // Deferred free of a node or a table: after `grace_periods_left` grace periods (two when the
-  // cache is on). Standard layout with the head first, so a CallbackHead* converts back.
-  struct FreeLink {
-    CallbackHead head;
-    Domain* domain = nullptr;
-    int grace_periods_left = 0;
-  };
-
+  // An element. Never copied or moved once linked: a resize relinks it. Each node carries two
+  // links; a table threads its chains through one of them (Table::link), and a resize builds the
+  // next table's chains through the other, so that readers still walking the old table find
+  // their chains intact. The old table's link is reused by the resize after next, once a grace
+  // period has passed since the old table was unpublished (relink_cookie_).
   struct Node {
-    Node(size_t h, const K& k, V v, Node* n) : next(n), hash(h), key(k), value(std::move(v)) {}
+    Node(size_t h, const K& k, V&& v) : hash(h), key(k), value(std::move(v)) {}
     // What a lookup reads comes first, so that it usually shares the node's first cache line.
-    std::atomic<Node*> next;
+    std::atomic<Node*> next[2] = {nullptr, nullptr};
     const size_t hash;
     const K key;
     const V value;
-    std::atomic<bool> removed{false};  // set before the node is unlinked or its table replaced
-    FreeLink free;                     // used once the node is removed
+    // Set (under the stripe) when the node is unlinked: the lookup cache never hands it out
+    // again, and never takes it in (MaybeCache).
+    std::atomic<bool> removed{false};
   };
 
   struct Table {
     size_t mask;
+    int link;  // which of Node::next threads this table's chains
     // The bucket array follows the header in the same allocation: one load less per lookup.
     std::atomic<Node*>* buckets() const {
       return reinterpret_cast<std::atomic<Node*>*>(const_cast<Table*>(this) + 1);
@@ -247,35 +279,28 @@ class HashMap {
     // Large bucket arrays go in transparent huge pages where the system allows it: every lookup
     // starts with a random access into the array, and a TLB miss doubles its cost.
     static constexpr size_t kHugePage = size_t{2} << 20;
+    static size_t Bytes(size_t n) { return sizeof(Table) + n * sizeof(std::atomic<Node*>); }
     static size_t Alignment(size_t bytes) { return bytes >= kHugePage ? kHugePage : 64; }
 
-    static Table* Create(size_t n) {
-      const size_t bytes = sizeof(Table) + n * sizeof(std::atomic<Node*>);
-      void* memory = ::operator new(bytes, std::align_val_t(Alignment(bytes)));
+    // A table of `n` empty buckets, or null when memory is short.
+    static Table* Create(size_t n, int link) {
+      const size_t bytes = Bytes(n);
+      void* memory = ::operator new(bytes, std::align_val_t(Alignment(bytes)), std::nothrow);
+      if (memory == nullptr) return nullptr;
       if (bytes >= kHugePage) madvise(memory, bytes & ~(kHugePage - 1), MADV_HUGEPAGE);
-      auto* table = new (memory) Table{n - 1};
+      auto* table = new (memory) Table{n - 1, link};
       for (size_t i = 0; i < n; ++i) new (&table->buckets()[i]) std::atomic<Node*>(nullptr);
       return table;
     }
-    static void Destroy(Table* table, bool nodes) {
-      if (nodes) {
-        for (size_t b = 0; b <= table->mask; ++b) {
-          for (Node* n = table->buckets()[b].load(std::memory_order_relaxed); n != nullptr;) {
-            Node* next = n->next.load(std::memory_order_relaxed);
-            delete n;
-            n = next;
-          }
-        }
-      }
-      const size_t bytes = sizeof(Table) + (table->mask + 1) * sizeof(std::atomic<Node*>);
+    // Frees the bucket array (never the nodes: they move from table to table).
+    static void Destroy(Table* table) {
+      const size_t bytes = Bytes(table->mask + 1);
       table->~Table();
       ::operator delete(table, std::align_val_t(Alignment(bytes)));
     }
   };
-
-  // An old table and its nodes, waiting for their grace periods.
-  struct RetiredTable : FreeLink {
-    Table* table = nullptr;
+  struct TableDeleter {
+    void operator()(Table* table) const { Table::Destroy(table); }
   };
 
   struct alignas(64) Stripe {
@@ -286,42 +311,48 @@ class HashMap {
   // The bucket count, kept apart from the table so that no one dereferences a table outside a
   // stripe lock or a read-side section (a resize may retire it at any time).
   size_t BucketCount() const { return buckets_.load(std::memory_order_relaxed); }
-  int GracePeriodsBeforeFree() const { return cache_slots_ != 0 ? 2 : 1; }
 
   // The link (a bucket head or a node's next) that points to `key`'s node, or the null link at
   // the end of the chain. Requires: the key's stripe is held.
-  std::atomic<Node*>* FindLink(std::atomic<Node*>& bucket, size_t hash, const K& key) const {
-    std::atomic<Node*>* link = &bucket;
+  std::atomic<Node*>* FindLink(const Table& table, size_t hash, const K& key) const {
+    std::atomic<Node*>* link = &table.Bucket(hash);
     for (Node* n = link->load(std::memory_order_relaxed);
          n != nullptr && !(n->hash == hash && eq_(n->key, key));
          n = link->load(std::memory_order_relaxed)) {
-      link = &n->next;
+      link = &n->next[table.link];
     }
     return link;
   }
 
+  // Strong guarantee: the node (key and value constructors, user code) is built before any lock
+  // is taken, and nothing under the stripe can throw but `eq_`, before anything changed.
   bool Upsert(const K& key, V value, bool assign) {
     const size_t hash = hasher_(key);
-    size_t size;
+    std::unique_ptr<Node> fresh(new Node(hash, key, std::move(value)));
+    Node* replaced;
     {
       UpdateLock lock(StripeFor(hash));
-      std::atomic<Node*>& bucket = table_.load(std::memory_order_relaxed)->Bucket(hash);
-      std::atomic<Node*>* link = FindLink(bucket, hash, key);
-      Node* n = link->load(std::memory_order_relaxed);
-      if (n != nullptr) {
-        if (!assign) return false;
+      const Table& table = *table_.load(std::memory_order_relaxed);
+      std::atomic<Node*>* link = FindLink(table, hash, key);
+      replaced = link->load(std::memory_order_relaxed);
+      if (replaced != nullptr) {
+        if (!assign) return false;  // `fresh` is destroyed after the stripe is released
         // Replace, never modify in place: readers see the old node or the new one, whole.
-        Node* fresh =
-            new Node(hash, key, std::move(value), n->next.load(std::memory_order_relaxed));
-        link->store(fresh, std::memory_order_release);
-        Remove(n);
-        return false;
+        fresh->next[table.link].store(replaced->next[table.link].load(std::memory_order_relaxed),
+                                      std::memory_order_relaxed);
+        Unpublish(replaced);
+      } else {
+        fresh->next[table.link].store(nullptr, std::memory_order_relaxed);
+        size_.fetch_add(1, std::memory_order_relaxed);
       }
-      bucket.store(new Node(hash, key, std::move(value), bucket.load(std::memory_order_relaxed)),
-                   std::memory_order_release);
-      size = size_.fetch_add(1, std::memory_order_relaxed) + 1;
+      link->store(fresh.release(), std::memory_order_release);  // publishes the node
     }
-    if (size > BucketCount()) Resize(/*grow=*/true);
+    // Outside the stripe: back-pressure may make these sleep, and a callback may need the stripe.
+    if (replaced != nullptr) {
+      domain_.Retire(replaced);
+      return false;
+    }
+    MaybeResize();
     return true;
   }
 
@@ -329,92 +360,88 @@ class HashMap {
   // overwritten (removal frees them), so once warm the cache takes no writes: overwriting on
   // every miss thrashes it with cold keys and bounces its lines between cores. Under skew the
   // keys that arrive first, and so fill the slots, are the hot ones.
+  //
+  // The fill takes the node's stripe (try_lock: a lookup never waits), where `removed` is exact:
+  // a node is cached only while it is linked, and its removal (under the same stripe) scrubs the
+  // slot before it is retired. So a lookup that reads a node from the cache does so before the
+  // scrub, in a section the node's grace period waits for: one grace period suffices, and the
+  // node's free is an ordinary Retire() that Barrier() covers. (Without the lock, a lookup that
+  // found the node just before its removal could put it back after the scrub, and lookups that
+  // start after the grace period began could read it: the seed's bug hunt 2.)
   void MaybeCache(std::atomic<Node*>& slot, Node* n) const {
     if (slot.load(std::memory_order_relaxed) != nullptr) return;
-    // Store, then check `removed` (seq_cst both): Remove() stores `removed`, then checks the
-    // slot. One of the two sees the other; if it is us, we undo our fill.
-    slot.store(n, std::memory_order_seq_cst);
-    if (n->removed.load(std::memory_order_seq_cst)) {
-      Node* expected = n;
-      slot.compare_exchange_strong(expected, nullptr, std::memory_order_seq_cst);
+    UpdateMutex& stripe = StripeFor(n->hash);
+    // The thread may hold this stripe already when the lookup runs in a signal handler.
+    if (stripe.HeldByCurrentThread() || !stripe.try_lock()) return;
+    if (!n->removed.load(std::memory_order_relaxed)) {
+      Node* expected = nullptr;
+      slot.compare_exchange_strong(expected, n, std::memory_order_release,
+                                   std::memory_order_relaxed);
     }
+    stripe.unlock();
   }
 
-  // `n` is unlinked (or its table replaced): make sure the cache stops handing it out, and free
-  // it after its grace periods.
-  void Remove(Node* n) {
-    Unpublish(n);
-    Defer(&n->free, &FreeNode);
-  }
-
-  void Defer(FreeLink* link, void (*free)(CallbackHead*)) {
-    link->domain = &domain_;
-    link->grace_periods_left = GracePeriodsBeforeFree();
-    domain_.Call(&link->head, free);
-  }
-
-  // Counts down a FreeLink's grace periods; true when it is time to free.
-  static bool LastGracePeriod(CallbackHead* head, void (*self)(CallbackHead*)) {
-    auto* link = reinterpret_cast<FreeLink*>(head);
-    if (--link->grace_periods_left == 0) return true;
-    link->domain->Call(&link->head, self);  // the second grace period (see the file comment)
-    return false;
-  }
-
+  // `n` is being unlinked (its stripe is held): the cache stops handing it out.
   void Unpublish(Node* n) {
-    n->removed.store(true, std::memory_order_seq_cst);
+    n->removed.store(true, std::memory_order_release);
     if (cache_slots_ != 0) {
       Node* expected = n;
       cache_[n->hash >> cache_shift_].compare_exchange_strong(expected, nullptr,
-                                                              std::memory_order_seq_cst);
+                                                              std::memory_order_release,
+                                                              std::memory_order_relaxed);
     }
   }
 
-  static void FreeNode(CallbackHead* head) {
-    if (LastGracePeriod(head, &FreeNode)) {
-      delete ContainerOf(reinterpret_cast<FreeLink*>(head), &Node::free);
+  // The bucket count that `size` elements call for, or `buckets` when the table fits: grow past
+  // one element per bucket, shrink below one per 8 buckets, to a load of 1/2 to 1/4.
+  size_t TargetBuckets(size_t size, size_t buckets) const {
+    if (size > buckets) return std::bit_ceil(size);
+    if (size * 8 < buckets && buckets > min_buckets_) {
+      return std::max(min_buckets_, std::bit_ceil(size * 2));
     }
+    return buckets;
   }
 
-  static void FreeTable(CallbackHead* head) {
-    if (LastGracePeriod(head, &FreeTable)) {
-      auto* r = static_cast<RetiredTable*>(reinterpret_cast<FreeLink*>(head));
-      Table::Destroy(r->table, /*nodes=*/true);
-      delete r;
+  // Resizes when the element count calls for it and the link the next table would use is free
+  // (a grace period has passed since the previous resize; otherwise a later update does it).
+  // Never copies or moves an element, never throws: without memory the table stays as it is.
+  void MaybeResize() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    const size_t buckets = BucketCount();
+    const size_t target = TargetBuckets(size_.load(std::memory_order_relaxed), buckets);
+    if (target == buckets || !domain_.PollState(relink_cookie_.load(std::memory_order_relaxed))) {
+      return;
     }
-  }
-
-  void Resize(bool grow) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-    // Every stripe, in order: no update runs while the nodes are copied.
+    Table* fresh = Table::Create(target, /*link=*/0);
+    if (fresh == nullptr) return;
+    // Every stripe, in order: no update runs while the chains are rebuilt. Nothing in between
+    // throws or runs user code.
     for (Stripe& s : stripes_) s.mu.lock();
     Table* old = table_.load(std::memory_order_relaxed);
-    const size_t buckets = old->mask + 1;
-    const size_t size = size_.load(std::memory_order_relaxed);
-    const bool needed = grow ? size > buckets : (size * 8 < buckets && buckets > min_buckets_);
-    RetiredTable* retired = nullptr;
-    if (needed) {
-      Table* fresh = Table::Create(grow ? buckets * 2 : buckets / 2);
+    const bool go = old->mask + 1 == buckets &&
+                    TargetBuckets(size_.load(std::memory_order_relaxed), buckets) == target &&
+                    domain_.PollState(relink_cookie_.load(std::memory_order_relaxed));
+    if (go) {
+      fresh->link = 1 - old->link;
       for (size_t b = 0; b < buckets; ++b) {
         for (Node* n = old->buckets()[b].load(std::memory_order_relaxed); n != nullptr;
-             n = n->next.load(std::memory_order_relaxed)) {
+             n = n->next[old->link].load(std::memory_order_relaxed)) {
           std::atomic<Node*>& bucket = fresh->Bucket(n->hash);
-          bucket.store(new Node(n->hash, n->key, n->value, bucket.load(std::memory_order_relaxed)),
-                       std::memory_order_relaxed);
+          n->next[fresh->link].store(bucket.load(std::memory_order_relaxed),
+                                     std::memory_order_relaxed);
+          bucket.store(n, std::memory_order_relaxed);
         }
       }
-      table_.store(fresh, std::memory_order_release);  // publishes the nodes too
-      buckets_.store(fresh->mask + 1, std::memory_order_relaxed);
-      for (size_t b = 0; b < buckets; ++b) {
-        for (Node* n = old->buckets()[b].load(std::memory_order_relaxed); n != nullptr;
-             n = n->next.load(std::memory_order_relaxed)) {
-          Unpublish(n);
-        }
-      }
-      retired = new RetiredTable;
-      retired->table = old;
+      table_.store(fresh, std::memory_order_release);  // publishes the new chains
+      buckets_.store(target, std::memory_order_relaxed);
+      // Readers that may still walk `old`'s link began before this cookie.
+      relink_cookie_.store(domain_.GetState(), std::memory_order_relaxed);
     }
     for (size_t i = kStripes; i-- > 0;) stripes_[i].mu.unlock();
-    if (retired != nullptr) Defer(retired, &FreeTable);
+    if (go) {
+      domain_.template Retire<Table, TableDeleter>(old);  // its bucket array, not its nodes
+    } else {
+      Table::Destroy(fresh);
+    }
   }
 
   Domain& domain_;
@@ -427,6 +454,7 @@ class HashMap {
   alignas(64) std::atomic<Table*> table_{nullptr};
   std::atomic<size_t> buckets_{0};
   std::atomic<size_t> size_{0};
+  std::atomic<GracePeriodCookie> relink_cookie_{GracePeriodCookie()};
   mutable Stripe stripes_[kStripes];
 };
 

@@ -1,12 +1,19 @@
 #include "containers/hash_map.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "rcu/callback.h"
 #include "rcu/domain.h"
+#include "tests/testing/threads.h"
+#include "tests/testing/values.h"
 
 namespace rcu {
 namespace {
@@ -67,6 +74,10 @@ TEST_P(HashMapTest, GrowsAndShrinks) {
     for (uint64_t k = 0; k < 10000; ++k) ASSERT_EQ(map.Find(guard, k)->a, k);
   }
   for (uint64_t k = 0; k < 9990; ++k) ASSERT_TRUE(map.Erase(k));
+  // A resize within a grace period of the previous one waits for a later update.
+  domain_.Synchronize();
+  ASSERT_TRUE(map.Insert(20000, Pair(20000)));
+  ASSERT_TRUE(map.Erase(20000));
   EXPECT_LE(map.bucket_count(), 128u);
   EXPECT_GE(map.bucket_count(), initial);
   size_t visited = 0;
@@ -145,6 +156,202 @@ TEST_P(HashMapTest, ConcurrentUpdatersOnSharedKeys) {
     ++counted;
   });
   EXPECT_EQ(counted, map.size());
+}
+
+// Tiny maps (default options, 1 to 64 keys) under two updaters that own disjoint keys, with
+// hashes that put keys of both updaters in one chain. Each updater checks its own keys after
+// every step: a lost insert or a resurrected erase is a failure, a corrupted chain a crash.
+template <typename Hash>
+void TwoUpdatersOwnDisjointKeys(Domain& domain, const HashMapOptions& options, int keys_each) {
+  HashMap<uint64_t, uint64_t, Hash> map(domain, options);
+  std::atomic<uint64_t> wrong{0};
+  std::vector<std::thread> updaters;
+  for (uint64_t u = 0; u < 2; ++u) {
+    updaters.emplace_back([&, u] {
+      for (int round = 0; round < 3000; ++round) {
+        for (int i = 0; i < keys_each; ++i) {
+          // Keys 1, 33, 65, ... and 17, 49, 81, ...: with the identity hash all of them share
+          // bucket 1 of a 16-bucket table.
+          const uint64_t k = 1 + 16 * u + 32 * static_cast<uint64_t>(i);
+          if (!map.Insert(k, k * 3)) wrong.fetch_add(1);
+          if (map.Get(k) != k * 3) wrong.fetch_add(1);
+        }
+        for (int i = 0; i < keys_each; ++i) {
+          const uint64_t k = 1 + 16 * u + 32 * static_cast<uint64_t>(i);
+          if (!map.Erase(k)) wrong.fetch_add(1);
+          if (map.Get(k).has_value()) wrong.fetch_add(1);
+        }
+      }
+    });
+  }
+  for (auto& t : updaters) t.join();
+  EXPECT_EQ(wrong.load(), 0u);
+  EXPECT_EQ(map.size(), 0u);
+}
+
+TEST_P(HashMapTest, TinyMapsTwoUpdatersIdentityHash) {
+  for (int keys : {1, 2, 3, 8, 32}) {
+    TwoUpdatersOwnDisjointKeys<testutil::IdentityHash>(domain_, Options(), keys);
+  }
+}
+
+TEST_P(HashMapTest, TinyMapsTwoUpdatersAllKeysCollide) {
+  for (int keys : {1, 2, 5, 32}) {
+    TwoUpdatersOwnDisjointKeys<testutil::CollidingHash>(domain_, Options(), keys);
+  }
+}
+
+TEST_P(HashMapTest, TinyMapsTwoUpdatersDefaultHash) {
+  for (int keys : {1, 2, 4, 16}) {
+    TwoUpdatersOwnDisjointKeys<absl::Hash<uint64_t>>(domain_, Options(), keys);
+  }
+}
+
+// Every size from 1 to 64 with default options: the map holds exactly what was put in.
+TEST_P(HashMapTest, EverySizeUpTo64) {
+  for (uint64_t n = 1; n <= 64; ++n) {
+    HashMap<uint64_t, uint64_t> map(domain_, Options());
+    for (uint64_t k = 0; k < n; ++k) ASSERT_TRUE(map.Insert(k, k + 1));
+    ASSERT_EQ(map.size(), n);
+    ReadGuard guard(domain_);
+    for (uint64_t k = 0; k < n + 4; ++k) {
+      const uint64_t* v = map.Find(guard, k);
+      if (k < n) {
+        ASSERT_NE(v, nullptr);
+        EXPECT_EQ(*v, k + 1);
+      } else {
+        EXPECT_EQ(v, nullptr);
+      }
+    }
+  }
+}
+
+// Values that cannot be copied: resizes relink nodes instead of copying values.
+TEST_P(HashMapTest, MoveOnlyValues) {
+  testutil::Tracker tracker;
+  {
+    HashMap<uint64_t, testutil::MoveOnly> map(domain_, Options());
+    for (uint64_t k = 0; k < 1000; ++k) {
+      ASSERT_TRUE(map.Insert(k, std::make_unique<testutil::Counted>(tracker, k)));
+    }
+    for (uint64_t k = 0; k < 1000; k += 2) {
+      map.InsertOrAssign(k, std::make_unique<testutil::Counted>(tracker, k + 1));
+    }
+    for (uint64_t k = 0; k < 990; ++k) ASSERT_TRUE(map.Erase(k));
+    ReadGuard guard(domain_);
+    for (uint64_t k = 990; k < 1000; ++k) {
+      EXPECT_EQ((*map.Find(guard, k))->value(), static_cast<int64_t>(k % 2 == 0 ? k + 1 : k));
+    }
+  }
+  domain_.Barrier();
+  EXPECT_EQ(tracker.live.load(), 0);
+}
+
+// A value whose copy or move throws, at every point of inserts, replacements and resizes: the
+// update that threw changed nothing (strong guarantee), the map stays usable, and every value is
+// destroyed exactly once in the end.
+TEST_P(HashMapTest, ThrowingValuesKeepTheMapUsable) {
+  testutil::Watchdog watchdog("HashMap update after a throwing value copy");
+  testutil::Tracker tracker;
+  {
+    HashMap<uint64_t, testutil::Counted> map(domain_, Options());
+    std::map<uint64_t, int64_t> expected;
+    for (int64_t i = 0; i < 3000; ++i) {
+      const uint64_t k = static_cast<uint64_t>(i * 7919) % 700;
+      tracker.ThrowOnCopyOrMove(1 + i % 5);
+      try {
+        testutil::Counted value(tracker, i);  // constructing it throws nothing
+        const bool inserted = i % 3 == 0 ? map.Insert(k, value) : map.InsertOrAssign(k, value);
+        if (inserted || i % 3 != 0) expected[k] = i;
+      } catch (const std::runtime_error&) {
+      }
+      tracker.Disarm();
+      if (i % 11 == 0 && map.Erase(k)) expected.erase(k);
+    }
+    ASSERT_EQ(map.size(), expected.size());
+    ReadGuard guard(domain_);
+    for (const auto& [k, v] : expected) {
+      const testutil::Counted* found = map.Find(guard, k);
+      ASSERT_NE(found, nullptr) << k;
+      EXPECT_EQ(found->value(), v);
+    }
+  }
+  domain_.Barrier();
+  EXPECT_EQ(tracker.live.load(), 0);
+}
+
+// A callback that updates the map, with back-pressure on: updaters never sleep for back-pressure
+// while they hold a stripe, so the callback threads always get through.
+TEST_P(HashMapTest, CallbacksUpdateTheMapUnderBackPressure) {
+  testutil::Watchdog watchdog("HashMap updates from callbacks under back-pressure");
+  DomainOptions domain_options;
+  domain_options.max_pending_callbacks = 512;
+  Domain domain(domain_options);
+  HashMap<uint64_t, uint64_t> map(domain, Options());
+  struct Update {
+    CallbackHead head;
+    HashMap<uint64_t, uint64_t>* map;
+    uint64_t key;
+  };
+  for (uint64_t i = 0; i < 5000; ++i) {
+    map.InsertOrAssign(i % 4, i);  // queues the replaced node
+    if (i % 3 != 0) continue;      // so that some back-pressure checks land inside updates
+    auto* update = new Update{{}, &map, i % 4};
+    domain.Call(&update->head, [](CallbackHead* head) {
+      std::unique_ptr<Update> u(ContainerOf(head, &Update::head));
+      u->map->InsertOrAssign(u->key, u->key);
+      u->map->Erase(u->key + 100);
+    });
+  }
+  domain.Barrier();
+  EXPECT_EQ(map.size(), 4u);
+}
+
+// Barrier() covers everything the map retired: replaced and erased values are gone when it
+// returns (the order README's plugin unload follows: stop, Barrier(), dlclose()).
+TEST_P(HashMapTest, BarrierDestroysEveryRetiredValue) {
+  testutil::Tracker tracker;
+  HashMap<uint64_t, testutil::Counted> map(domain_, Options());
+  for (int64_t i = 0; i < 3000; ++i) {
+    const uint64_t k = static_cast<uint64_t>(i) % 64;
+    map.InsertOrAssign(k, testutil::Counted(tracker, i));
+    ReadGuard guard(domain_);  // lookups fill the cache when it is on
+    map.Find(guard, k);
+  }
+  for (uint64_t k = 0; k < 32; ++k) map.Erase(k);
+  domain_.Barrier();
+  EXPECT_EQ(tracker.live.load(), static_cast<int64_t>(map.size()));
+}
+
+// Destroying the map and then its domain destroys every value exactly once.
+TEST_P(HashMapTest, DomainDestructionDestroysEveryValue) {
+  testutil::Tracker tracker;
+  {
+    Domain domain;
+    HashMap<uint64_t, testutil::Counted> map(domain, Options());
+    for (int64_t i = 0; i < 5000; ++i) {
+      map.InsertOrAssign(static_cast<uint64_t>(i) % 300, testutil::Counted(tracker, i));
+    }
+  }
+  EXPECT_EQ(tracker.live.load(), 0);
+}
+
+// Values replaced just before exit() are destroyed by the default domain's exit barrier.
+TEST_P(HashMapTest, ExitDestroysEveryRetiredValue) {
+  testutil::Tracker* tracker = testutil::Tracker::Shared();
+  const HashMapOptions options = Options();
+  const auto result = testutil::RunChild([&]() -> int {
+    auto* map = new HashMap<uint64_t, testutil::Counted>(Domain::Default(), options);
+    for (int64_t i = 0; i < 2000; ++i) {
+      const uint64_t k = static_cast<uint64_t>(i) % 64;
+      map->InsertOrAssign(k, testutil::Counted(*tracker, i));
+      ReadGuard guard;
+      map->Find(guard, k);
+    }
+    std::exit(0);  // the map itself is leaked on purpose: only retired values must go
+  });
+  ASSERT_EQ(result, testutil::ChildResult::kExitedZero);
+  EXPECT_EQ(tracker->live.load(), 64);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cache, HashMapTest, testing::Bool(),

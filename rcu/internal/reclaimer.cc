@@ -4,8 +4,11 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <new>
+#include <vector>
 
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
@@ -425,7 +428,12 @@ void Reclaimer::UnlockAfterFork(bool child) {
     started_.store(false, std::memory_order_relaxed);
     // A parent thread may have been inside the condition variable (glibc's condition variables
     // can wait for waiters that will never come back): start from a fresh one. The old one's
-    // storage is reused without its destructor, which would wait for those waiters.
+    // storage is reused without its destructor, which would wait for those waiters. What it
+    // owns (libstdc++'s condition_variable_any holds a heap-allocated mutex) can never be freed:
+    // its bytes are kept where leak checkers look, so that a child's exit reports no leak.
+    static auto* const kept = new std::vector<std::unique_ptr<unsigned char[]>>;
+    kept->push_back(std::make_unique<unsigned char[]>(sizeof(progress_)));
+    std::memcpy(kept->back().get(), static_cast<void*>(&progress_), sizeof(progress_));
     new (&progress_) std::condition_variable_any;
   }
   pool_mu_.unlock();

@@ -1,5 +1,6 @@
 // Test helpers for threads and processes: waiting on flags, a reader parked inside a section,
-// a background thread, and a child process that must finish within a deadline.
+// a background thread, a watchdog for tests that could hang, and a child process that must
+// finish within a deadline.
 
 #ifndef RCU_TESTS_TESTING_THREADS_H_
 #define RCU_TESTS_TESTING_THREADS_H_
@@ -10,6 +11,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <thread>
 
@@ -69,6 +72,32 @@ class ParkedReader {
  private:
   std::atomic<bool> inside_{false};
   std::atomic<bool> release_{false};
+  std::thread thread_;
+};
+
+// Aborts the process, naming `what`, unless destroyed within `timeout`: for tests whose failure
+// mode is a hang (a deadlock would otherwise stall the suite until Bazel's timeout, with no
+// hint of which test hung).
+class Watchdog {
+ public:
+  Watchdog(const char* what, std::chrono::seconds timeout = std::chrono::seconds(60))
+      : thread_([this, what, timeout] {
+          const auto until = std::chrono::steady_clock::now() + timeout;
+          while (!disarmed_.load(std::memory_order_acquire)) {
+            if (std::chrono::steady_clock::now() >= until) {
+              std::fprintf(stderr, "testutil::Watchdog: hung: %s\n", what);
+              std::abort();
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+          }
+        }) {}
+  ~Watchdog() {
+    disarmed_.store(true, std::memory_order_release);
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> disarmed_{false};
   std::thread thread_;
 };
 
