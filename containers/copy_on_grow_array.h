@@ -20,7 +20,10 @@
 //               last. Published elements are never modified in place: Set and Truncate build a new
 //               block.
 // Reclamation:  replaced blocks (and the elements they hold) are retired on the array's domain
-//               (A2: never freed while a reader may index them).
+//               (A2: never freed while a reader may index them), after the lock is released.
+// Elements:     T must be copy-constructible (growth copies; a move-only T fails to compile
+//               with a message that says so). Every update gives the strong guarantee: a copy
+//               that throws leaves the array as it was and frees what the update built.
 // Memory order: a reader that sees an element, through the size or through a new block, sees it
 //               fully constructed.
 // Progress:     Read() and indexing are wait-free; updates block on the array's lock; Append is
@@ -45,6 +48,7 @@
 #include <cstddef>
 #include <memory>
 #include <new>
+#include <type_traits>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
@@ -56,6 +60,10 @@ namespace rcu {
 
 template <typename T>
 class CopyOnGrowArray {
+  static_assert(std::is_copy_constructible_v<T>,
+                "rcu::CopyOnGrowArray<T>: T must be copy-constructible: growing copies the "
+                "elements into a new block while readers may still read the old one (for "
+                "move-only elements use rcu::List or rcu::HashMap)");
   struct Block;
 
  public:
@@ -103,19 +111,24 @@ class CopyOnGrowArray {
   //
   // Adds `value` at the end; returns its index. Amortized O(1).
   size_t Append(T value) ABSL_LOCKS_EXCLUDED(mu_) {
-    UpdateLock lock(mu_);
-    Block* b = block_.load(std::memory_order_relaxed);
-    const size_t n = b->size.load(std::memory_order_relaxed);
-    if (n < b->capacity) {
-      new (&b->data()[n]) T(std::move(value));          // in spare capacity: invisible so far
-      b->size.store(n + 1, std::memory_order_release);  // A3: publish after construction
-      return n;
+    Block* old;
+    size_t n;
+    {
+      UpdateLock lock(mu_);
+      Block* b = block_.load(std::memory_order_relaxed);
+      n = b->size.load(std::memory_order_relaxed);
+      if (n < b->capacity) {
+        new (&b->data()[n]) T(std::move(value));          // in spare capacity: invisible so far
+        b->size.store(n + 1, std::memory_order_release);  // A3: publish after construction
+        return n;
+      }
+      BlockPtr grown(Block::Create(b->capacity * 2));
+      Block::CopyInto(*b, *grown, n);
+      new (&grown->data()[n]) T(std::move(value));
+      grown->size.store(n + 1, std::memory_order_relaxed);
+      old = Publish(std::move(grown));
     }
-    Block* grown = Block::Create(b->capacity * 2);
-    Block::CopyInto(*b, *grown, n);
-    new (&grown->data()[n]) T(std::move(value));
-    grown->size.store(n + 1, std::memory_order_relaxed);
-    Publish(grown);
+    Retire(old);
     return n;
   }
 
@@ -124,29 +137,36 @@ class CopyOnGrowArray {
   // Replaces element `i` by a new value, in a new block (readers see the old array or the new
   // one, never a half-written element). O(n). Requires: i < size().
   void Set(size_t i, T value) ABSL_LOCKS_EXCLUDED(mu_) {
-    UpdateLock lock(mu_);
-    Block* b = block_.load(std::memory_order_relaxed);
-    const size_t n = b->size.load(std::memory_order_relaxed);
-    Block* fresh = Block::Create(b->capacity);
-    for (size_t j = 0; j < n; ++j) {
-      new (&fresh->data()[j]) T(j == i ? std::move(value) : b->data()[j]);
+    Block* old;
+    {
+      UpdateLock lock(mu_);
+      Block* b = block_.load(std::memory_order_relaxed);
+      const size_t n = b->size.load(std::memory_order_relaxed);
+      BlockPtr fresh(Block::Create(b->capacity));
+      for (size_t j = 0; j < n; ++j) {
+        new (&fresh->data()[j]) T(j == i ? std::move(value) : b->data()[j]);
+        fresh->size.store(j + 1, std::memory_order_relaxed);  // what a throw must destroy
+      }
+      old = Publish(std::move(fresh));
     }
-    fresh->size.store(n, std::memory_order_relaxed);
-    Publish(fresh);
+    Retire(old);
   }
 
   // CopyOnGrowArray::Truncate()
   //
   // Keeps the first `n` elements (no-op if there are no more), in a new block. O(n).
   void Truncate(size_t n) ABSL_LOCKS_EXCLUDED(mu_) {
-    UpdateLock lock(mu_);
-    Block* b = block_.load(std::memory_order_relaxed);
-    const size_t size = b->size.load(std::memory_order_relaxed);
-    if (n >= size) return;
-    Block* fresh = Block::Create(std::max<size_t>(n, 1));
-    Block::CopyInto(*b, *fresh, n);
-    fresh->size.store(n, std::memory_order_relaxed);
-    Publish(fresh);
+    Block* old;
+    {
+      UpdateLock lock(mu_);
+      Block* b = block_.load(std::memory_order_relaxed);
+      const size_t size = b->size.load(std::memory_order_relaxed);
+      if (n >= size) return;
+      BlockPtr fresh(Block::Create(std::max<size_t>(n, 1)));
+      Block::CopyInto(*b, *fresh, n);
+      old = Publish(std::move(fresh));
+    }
+    Retire(old);
   }
 
   void Clear() { Truncate(0); }
@@ -179,8 +199,13 @@ class CopyOnGrowArray {
       b->capacity = capacity;
       return b;
     }
+    // Copies the first `n` elements into the empty block `to`, counting them in `to.size` as it
+    // goes, so that a copy that throws leaves `to` holding exactly what was constructed.
     static void CopyInto(const Block& from, Block& to, size_t n) {
-      for (size_t j = 0; j < n; ++j) new (&to.data()[j]) T(from.data()[j]);
+      for (size_t j = 0; j < n; ++j) {
+        new (&to.data()[j]) T(from.data()[j]);
+        to.size.store(j + 1, std::memory_order_relaxed);
+      }
     }
     static void Destroy(Block* b) {
       const size_t n = b->size.load(std::memory_order_relaxed);
@@ -191,10 +216,20 @@ class CopyOnGrowArray {
     static void Retired(CallbackHead* head) { Destroy(reinterpret_cast<Block*>(head)); }
   };
 
-  void Publish(Block* fresh) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    Block* old = block_.exchange(fresh, std::memory_order_acq_rel);
-    domain_.Call(&old->head, &Block::Retired);  // A2: after readers of `old` are done
+  struct BlockDeleter {
+    void operator()(Block* b) const { Block::Destroy(b); }
+  };
+  // A block not published yet: destroyed with what it holds if an element's copy throws.
+  using BlockPtr = std::unique_ptr<Block, BlockDeleter>;
+
+  // Publishes `fresh`; returns the block it replaces, for Retire() once the lock is released.
+  Block* Publish(BlockPtr fresh) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return block_.exchange(fresh.release(), std::memory_order_acq_rel);
   }
+
+  // A2: `old` is freed after its readers are done. Called without the lock, so back-pressure
+  // never sleeps under it and a callback may update the array.
+  void Retire(Block* old) ABSL_LOCKS_EXCLUDED(mu_) { domain_.Call(&old->head, &Block::Retired); }
 
   Domain& domain_;
   mutable UpdateMutex mu_;

@@ -27,8 +27,11 @@
 //               the new one, whole).
 // Reclamation:  old versions and replaced values are retired on the map's domain.
 // Progress:     reads wait-free; updates block on the map's lock and cost O(n).
+// Values:       any move-constructible V, move-only types included (values are shared between
+//               versions, never copied). Every update gives the strong guarantee.
 // Misuse:       M1 (values are const to readers: modifying one does not compile), M2 by
-//               construction, M3 (the snapshot API; documented), R1.
+//               construction, M3 (the snapshot API; documented), M4 (an Edit() function that
+//               updates its own map aborts in debug builds), R1.
 //
 // Example:
 //   rcu::ReplaceMap<std::string, Limits> limits;
@@ -136,8 +139,9 @@ class ReplaceMap {
     //
     // Maps `key` to `value` in the next version.
     void Set(const K& key, V value) {
-      const V* fresh = new V(std::move(value));
-      created_.insert(fresh);
+      std::unique_ptr<const V> owned(new V(std::move(value)));
+      created_.insert(owned.get());
+      const V* fresh = owned.release();
       auto [it, inserted] = next_->entries_.try_emplace(key, fresh);
       if (!inserted) {
         Drop(it->second);
@@ -158,9 +162,16 @@ class ReplaceMap {
       return true;
     }
 
+    Editor(const Editor&) = delete;
+    Editor& operator=(const Editor&) = delete;
+    // An edit that did not publish (its function threw) frees the values it created.
+    ~Editor() {
+      for (const V* value : created_) delete value;
+    }
+
    private:
     friend class ReplaceMap;
-    explicit Editor(Version* next) : next_(next) {}
+    Editor() = default;
 
     // A value leaves the next version: one created in this edit was never visible and goes at
     // once; one from the published version is retired after its readers.
@@ -172,8 +183,8 @@ class ReplaceMap {
       }
     }
 
-    Version* next_;
-    absl::flat_hash_set<const V*> created_;
+    std::unique_ptr<Version> next_;
+    absl::flat_hash_set<const V*> created_;  // not published yet: this edit owns them
     std::vector<const V*> dropped_;
     bool changed_ = false;
   };
@@ -182,17 +193,30 @@ class ReplaceMap {
   //
   // Runs fn(Editor&) on a copy of the current version and publishes the result as one version:
   // readers see all of fn's changes or none (M3). `fn` runs under the map's lock and must not
-  // touch the map otherwise. O(n + changes).
+  // update the map (M4: aborts in debug builds; it would deadlock). Strong guarantee: if `fn`
+  // (or a value's constructor) throws, nothing is published and the values the edit created are
+  // destroyed. The old version and the values it dropped are retired after the lock is
+  // released (so back-pressure never sleeps under it, and callbacks may update the map).
+  // O(n + changes).
   template <typename Fn>
-  void Edit(Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
-    UpdateLock lock(mu_);
-    Version* old = current_.load(std::memory_order_relaxed);
-    auto next = std::make_unique<Version>();
-    next->entries_ = old->entries_;  // pointers only: values are shared between versions
-    Editor editor(next.get());
-    fn(editor);
-    if (!editor.changed_) return;
-    current_.store(next.release(), std::memory_order_release);
+  void Edit(Fn fn, const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    if (internal::kDebugChecks && mu_.HeldByCurrentThread()) {
+      internal::Die(where, "M4: ReplaceMap updated from inside one of its own Edit() functions "
+                           "(it would wait for its own lock)");
+    }
+    Editor editor;
+    Version* old;
+    {
+      UpdateLock lock(mu_);
+      old = current_.load(std::memory_order_relaxed);
+      editor.next_ = std::make_unique<Version>();
+      editor.next_->entries_ = old->entries_;  // pointers only: values are shared between versions
+      fn(editor);
+      if (!editor.changed_) return;
+      current_.store(editor.next_.release(), std::memory_order_release);
+      editor.created_.clear();  // published: the map owns them now
+    }
     domain_.Call(&old->head_, &RetireVersion);
     for (const V* value : editor.dropped_) domain_.Retire(const_cast<V*>(value));  // M2
   }
@@ -200,20 +224,26 @@ class ReplaceMap {
   // ReplaceMap::Insert() / InsertOrAssign()
   //
   // Returns whether `key` was absent. Insert leaves a present key alone.
-  bool Insert(const K& key, V value) {
+  bool Insert(const K& key, V value,
+              const internal::SourceLocation& where = internal::SourceLocation::current()) {
     bool absent = false;
-    Edit([&](Editor& e) {
-      absent = e.Find(key) == nullptr;
-      if (absent) e.Set(key, std::move(value));
-    });
+    Edit(
+        [&](Editor& e) {
+          absent = e.Find(key) == nullptr;
+          if (absent) e.Set(key, std::move(value));
+        },
+        where);
     return absent;
   }
-  bool InsertOrAssign(const K& key, V value) {
+  bool InsertOrAssign(const K& key, V value,
+                      const internal::SourceLocation& where = internal::SourceLocation::current()) {
     bool absent = false;
-    Edit([&](Editor& e) {
-      absent = e.Find(key) == nullptr;
-      e.Set(key, std::move(value));
-    });
+    Edit(
+        [&](Editor& e) {
+          absent = e.Find(key) == nullptr;
+          e.Set(key, std::move(value));
+        },
+        where);
     return absent;
   }
 
@@ -222,22 +252,26 @@ class ReplaceMap {
   // If `key` is present, publishes `fn(const V& current)` as its new value (M1: the current
   // value is never modified) and returns true.
   template <typename Fn>
-  bool Update(const K& key, Fn fn) {
+  bool Update(const K& key, Fn fn,
+              const internal::SourceLocation& where = internal::SourceLocation::current()) {
     bool present = false;
-    Edit([&](Editor& e) {
-      const V* current = e.Find(key);
-      present = current != nullptr;
-      if (present) e.Set(key, fn(*current));
-    });
+    Edit(
+        [&](Editor& e) {
+          const V* current = e.Find(key);
+          present = current != nullptr;
+          if (present) e.Set(key, fn(*current));
+        },
+        where);
     return present;
   }
 
   // ReplaceMap::Erase()
   //
   // Returns whether `key` was present.
-  bool Erase(const K& key) {
+  bool Erase(const K& key,
+             const internal::SourceLocation& where = internal::SourceLocation::current()) {
     bool present = false;
-    Edit([&](Editor& e) { present = e.Erase(key); });
+    Edit([&](Editor& e) { present = e.Erase(key); }, where);
     return present;
   }
 

@@ -54,6 +54,7 @@ expect_error "$CXX" WRITE_THROUGH_CONST "read-only|const"
 expect_error "$CXX" COPY_PUBLISHED "deleted"
 expect_error "$CXX" LIST_ITERATE_WITHOUT_GUARD "$missing_argument"
 expect_error "$CXX" REPLACE_MAP_WRITE_VALUE "read-only|const"
+expect_error "$CXX" COPY_ON_GROW_ARRAY_MOVE_ONLY "T must be copy-constructible"
 if [[ -n "$CLANG" ]]; then
   expect_ok "$CLANG" CONTROL -Wthread-safety
   expect_error "$CLANG" PROTECTED_WITHOUT_LOCK "requires holding mutex 'mu'" -Wthread-safety

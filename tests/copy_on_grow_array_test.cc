@@ -1,12 +1,17 @@
 #include "containers/copy_on_grow_array.h"
 
+#include <algorithm>
 #include <atomic>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
+#include "tests/testing/container_lifecycle.h"
+#include "tests/testing/values.h"
 
 namespace rcu {
 namespace {
@@ -95,6 +100,93 @@ TEST(CopyOnGrowArrayTest, ReadersSeeWholeElementsWhileItGrows) {
   for (auto& t : readers) t.join();
   EXPECT_EQ(bad.load(), 0u);
   EXPECT_GT(scans.load(), 0u);
+}
+
+// Default options and every size from 1 to 64, with two appenders: every element appended is
+// there once, whole, and the views readers take are consistent.
+TEST(CopyOnGrowArrayTest, TinyArraysTwoAppenders) {
+  Domain domain;
+  for (size_t n = 1; n <= 64; n += 7) {
+    CopyOnGrowArray<uint64_t> array(domain);
+    std::vector<std::thread> appenders;
+    for (uint64_t u = 0; u < 2; ++u) {
+      appenders.emplace_back([&, u] {
+        for (uint64_t i = 0; i < n; ++i) array.Append(u * 1000 + i);
+      });
+    }
+    for (auto& t : appenders) t.join();
+    ReadGuard guard(domain);
+    auto view = array.Read(guard);
+    ASSERT_EQ(view.size(), 2 * n);
+    std::vector<uint64_t> seen(view.begin(), view.end());
+    std::sort(seen.begin(), seen.end());
+    for (uint64_t i = 0; i < n; ++i) {
+      EXPECT_EQ(seen[i], i);
+      EXPECT_EQ(seen[n + i], 1000 + i);
+    }
+  }
+}
+
+// A copy that throws in the middle of a growth, a Set or a Truncate: the array is unchanged,
+// and nothing the update built is leaked.
+TEST(CopyOnGrowArrayTest, ThrowingCopiesChangeNothingAndLeakNothing) {
+  testutil::Tracker tracker;
+  Domain domain;
+  {
+    CopyOnGrowArray<testutil::Counted> array(domain, /*initial_capacity=*/4);
+    for (int64_t i = 0; i < 4; ++i) array.Append(testutil::Counted(tracker, i));
+    for (int64_t nth = 1; nth <= 6; ++nth) {
+      tracker.ThrowOnCopyOrMove(nth);
+      try {
+        array.Append(testutil::Counted(tracker, 100));  // grows: copies 4 elements
+      } catch (const std::runtime_error&) {
+      }
+      tracker.Disarm();
+      if (array.size() == 5) array.Truncate(4);
+    }
+    for (int64_t nth = 1; nth <= 4; ++nth) {  // the 4 elements of the new block
+      tracker.ThrowOnCopyOrMove(nth);
+      EXPECT_THROW(array.Set(2, testutil::Counted(tracker, 200)), std::runtime_error);
+      tracker.Disarm();
+    }
+    tracker.ThrowOnCopyOrMove(2);
+    EXPECT_THROW(array.Truncate(3), std::runtime_error);
+    tracker.Disarm();
+    ReadGuard guard(domain);
+    auto view = array.Read(guard);
+    ASSERT_EQ(view.size(), 4u);
+    for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(view[i].value(), i);
+  }
+  domain.Barrier();
+  EXPECT_EQ(tracker.live.load(), 0);
+}
+
+void UpdateCounted(CopyOnGrowArray<testutil::Counted>& array, uint64_t i,
+                   testutil::Tracker& tracker) {
+  const size_t size = array.size();
+  if (i % 7 == 6 && size > 0) {
+    array.Set(i % size, testutil::Counted(tracker, static_cast<int64_t>(i)));
+  } else if (i % 50 == 49) {
+    array.Truncate(size / 2);
+  } else {
+    array.Append(testutil::Counted(tracker, static_cast<int64_t>(i)));
+  }
+}
+
+std::unique_ptr<CopyOnGrowArray<testutil::Counted>> MakeCountedArray(Domain& domain) {
+  return std::make_unique<CopyOnGrowArray<testutil::Counted>>(domain);
+}
+
+TEST(CopyOnGrowArrayTest, UpdatesFromCallbacksUnderBackPressure) {
+  testutil::UpdatesFromCallbacksUnderBackPressure(MakeCountedArray, UpdateCounted);
+}
+
+TEST(CopyOnGrowArrayTest, BarrierAndDomainDestructionDestroyEveryValue) {
+  testutil::BarrierAndDomainDestructionDestroyEveryValue(MakeCountedArray, UpdateCounted);
+}
+
+TEST(CopyOnGrowArrayTest, ExitDestroysEveryRetiredValue) {
+  testutil::ExitDestroysEveryRetiredValue(MakeCountedArray, UpdateCounted);
 }
 
 }  // namespace

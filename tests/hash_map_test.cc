@@ -12,6 +12,7 @@
 #include "gtest/gtest.h"
 #include "rcu/callback.h"
 #include "rcu/domain.h"
+#include "tests/testing/container_lifecycle.h"
 #include "tests/testing/threads.h"
 #include "tests/testing/values.h"
 
@@ -280,78 +281,41 @@ TEST_P(HashMapTest, ThrowingValuesKeepTheMapUsable) {
   EXPECT_EQ(tracker.live.load(), 0);
 }
 
-// A callback that updates the map, with back-pressure on: updaters never sleep for back-pressure
-// while they hold a stripe, so the callback threads always get through.
-TEST_P(HashMapTest, CallbacksUpdateTheMapUnderBackPressure) {
-  testutil::Watchdog watchdog("HashMap updates from callbacks under back-pressure");
-  DomainOptions domain_options;
-  domain_options.max_pending_callbacks = 512;
-  Domain domain(domain_options);
-  HashMap<uint64_t, uint64_t> map(domain, Options());
-  struct Update {
-    CallbackHead head;
-    HashMap<uint64_t, uint64_t>* map;
-    uint64_t key;
-  };
-  for (uint64_t i = 0; i < 5000; ++i) {
-    map.InsertOrAssign(i % 4, i);  // queues the replaced node
-    if (i % 3 != 0) continue;      // so that some back-pressure checks land inside updates
-    auto* update = new Update{{}, &map, i % 4};
-    domain.Call(&update->head, [](CallbackHead* head) {
-      std::unique_ptr<Update> u(ContainerOf(head, &Update::head));
-      u->map->InsertOrAssign(u->key, u->key);
-      u->map->Erase(u->key + 100);
-    });
+// The lifecycle classes (tests/testing/container_lifecycle.h): replaced and erased values,
+// with lookups in between that fill the cache when it is on.
+void UpdateCounted(HashMap<uint64_t, testutil::Counted>& map, uint64_t i,
+                   testutil::Tracker& tracker) {
+  const uint64_t k = i % 64;
+  if (i % 5 == 4) {
+    map.Erase(k);
+  } else {
+    map.InsertOrAssign(k, testutil::Counted(tracker, static_cast<int64_t>(i)));
   }
-  domain.Barrier();
-  EXPECT_EQ(map.size(), 4u);
+  ReadGuard guard(map.domain());
+  map.Find(guard, (k * 7) % 64);
 }
 
-// Barrier() covers everything the map retired: replaced and erased values are gone when it
-// returns (the order README's plugin unload follows: stop, Barrier(), dlclose()).
-TEST_P(HashMapTest, BarrierDestroysEveryRetiredValue) {
-  testutil::Tracker tracker;
-  HashMap<uint64_t, testutil::Counted> map(domain_, Options());
-  for (int64_t i = 0; i < 3000; ++i) {
-    const uint64_t k = static_cast<uint64_t>(i) % 64;
-    map.InsertOrAssign(k, testutil::Counted(tracker, i));
-    ReadGuard guard(domain_);  // lookups fill the cache when it is on
-    map.Find(guard, k);
-  }
-  for (uint64_t k = 0; k < 32; ++k) map.Erase(k);
-  domain_.Barrier();
-  EXPECT_EQ(tracker.live.load(), static_cast<int64_t>(map.size()));
-}
-
-// Destroying the map and then its domain destroys every value exactly once.
-TEST_P(HashMapTest, DomainDestructionDestroysEveryValue) {
-  testutil::Tracker tracker;
-  {
-    Domain domain;
-    HashMap<uint64_t, testutil::Counted> map(domain, Options());
-    for (int64_t i = 0; i < 5000; ++i) {
-      map.InsertOrAssign(static_cast<uint64_t>(i) % 300, testutil::Counted(tracker, i));
-    }
-  }
-  EXPECT_EQ(tracker.live.load(), 0);
-}
-
-// Values replaced just before exit() are destroyed by the default domain's exit barrier.
-TEST_P(HashMapTest, ExitDestroysEveryRetiredValue) {
-  testutil::Tracker* tracker = testutil::Tracker::Shared();
+TEST_P(HashMapTest, UpdatesFromCallbacksUnderBackPressure) {
   const HashMapOptions options = Options();
-  const auto result = testutil::RunChild([&]() -> int {
-    auto* map = new HashMap<uint64_t, testutil::Counted>(Domain::Default(), options);
-    for (int64_t i = 0; i < 2000; ++i) {
-      const uint64_t k = static_cast<uint64_t>(i) % 64;
-      map->InsertOrAssign(k, testutil::Counted(*tracker, i));
-      ReadGuard guard;
-      map->Find(guard, k);
-    }
-    std::exit(0);  // the map itself is leaked on purpose: only retired values must go
-  });
-  ASSERT_EQ(result, testutil::ChildResult::kExitedZero);
-  EXPECT_EQ(tracker->live.load(), 64);
+  testutil::UpdatesFromCallbacksUnderBackPressure(
+      [&](Domain& d) { return std::make_unique<HashMap<uint64_t, testutil::Counted>>(d, options); },
+      UpdateCounted);
+}
+
+// Barrier() covers everything the map retired (the order of README's plugin unload: stop,
+// Barrier(), dlclose()).
+TEST_P(HashMapTest, BarrierAndDomainDestructionDestroyEveryValue) {
+  const HashMapOptions options = Options();
+  testutil::BarrierAndDomainDestructionDestroyEveryValue(
+      [&](Domain& d) { return std::make_unique<HashMap<uint64_t, testutil::Counted>>(d, options); },
+      UpdateCounted);
+}
+
+TEST_P(HashMapTest, ExitDestroysEveryRetiredValue) {
+  const HashMapOptions options = Options();
+  testutil::ExitDestroysEveryRetiredValue(
+      [&](Domain& d) { return std::make_unique<HashMap<uint64_t, testutil::Counted>>(d, options); },
+      UpdateCounted);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cache, HashMapTest, testing::Bool(),

@@ -152,5 +152,17 @@ TEST(ReplaceMapMisuseTest, R1ReadWithAGuardOfAnotherDomainAborts) {
       "R1: ReplaceMap read with a ReadGuard of another domain");
 }
 
+// M4: an Edit() function that updates its own map would wait for the lock it runs under.
+TEST(ReplaceMapMisuseTest, M4EditThatUpdatesItsOwnMapAborts) {
+  Domain domain;
+  Map map(domain);
+  EXPECT_DEATH(map.Edit([&](auto& e) {
+    e.Set(1, Limits{1, 2});
+    map.Insert(2, Limits{2, 4});
+  }),
+               "M4: ReplaceMap updated from inside one of its own Edit\\(\\) functions "
+               ".*replace_map_misuse_test.cc");
+}
+
 }  // namespace
 }  // namespace rcu

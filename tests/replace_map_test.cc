@@ -1,12 +1,16 @@
 #include "containers/replace_map.h"
 
 #include <atomic>
+#include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
+#include "tests/testing/container_lifecycle.h"
+#include "tests/testing/values.h"
 
 namespace rcu {
 namespace {
@@ -86,6 +90,129 @@ TEST(ReplaceMapTest, SnapshotsAreConsistentAcrossKeys) {
   EXPECT_EQ(inconsistent.load(), 0u);
   EXPECT_EQ(torn.load(), 0u);
   EXPECT_GT(reads.load(), 0u);
+}
+
+// Every size from 1 to 64, default options, two updaters on disjoint keys: each sees its own
+// inserts and erases, and the map ends empty.
+TEST(ReplaceMapTest, TinyMapsTwoUpdaters) {
+  Domain domain;
+  for (uint64_t n : {1, 2, 3, 16, 64}) {
+    ReplaceMap<uint64_t, uint64_t> map(domain);
+    std::atomic<uint64_t> wrong{0};
+    std::vector<std::thread> updaters;
+    for (uint64_t u = 0; u < 2; ++u) {
+      updaters.emplace_back([&, u] {
+        for (int round = 0; round < 50; ++round) {
+          for (uint64_t k = u; k < 2 * n; k += 2) {
+            if (!map.Insert(k, k + 1)) wrong.fetch_add(1);
+          }
+          ReadGuard guard(domain);
+          for (uint64_t k = u; k < 2 * n; k += 2) {
+            const uint64_t* v = map.Find(guard, k);
+            if (v == nullptr || *v != k + 1) wrong.fetch_add(1);
+          }
+          for (uint64_t k = u; k < 2 * n; k += 2) {
+            if (!map.Erase(k)) wrong.fetch_add(1);
+          }
+        }
+      });
+    }
+    for (auto& t : updaters) t.join();
+    EXPECT_EQ(wrong.load(), 0u);
+    EXPECT_EQ(map.size(), 0u);
+  }
+}
+
+TEST(ReplaceMapTest, MoveOnlyValues) {
+  testutil::Tracker tracker;
+  Domain domain;
+  {
+    ReplaceMap<uint64_t, testutil::MoveOnly> map(domain);
+    for (uint64_t k = 0; k < 64; ++k) {
+      map.Insert(k, std::make_unique<testutil::Counted>(tracker, k));
+    }
+    map.Update(3, [&](const testutil::MoveOnly& old) {
+      return std::make_unique<testutil::Counted>(tracker, old->value() + 100);
+    });
+    map.InsertOrAssign(4, std::make_unique<testutil::Counted>(tracker, 40));
+    map.Erase(5);
+    ReadGuard guard(domain);
+    EXPECT_EQ((*map.Find(guard, 3))->value(), 103);
+    EXPECT_EQ((*map.Find(guard, 4))->value(), 40);
+    EXPECT_EQ(map.Find(guard, 5), nullptr);
+  }
+  domain.Barrier();
+  EXPECT_EQ(tracker.live.load(), 0);
+}
+
+// An edit whose function throws publishes nothing and leaks nothing: values it created are
+// destroyed, values of the published version stay. The same for values whose copy throws.
+TEST(ReplaceMapTest, ThrowingEditsChangeNothingAndLeakNothing) {
+  testutil::Tracker tracker;
+  Domain domain;
+  {
+    ReplaceMap<uint64_t, testutil::Counted> map(domain);
+    map.InsertOrAssign(1, testutil::Counted(tracker, 1));
+    EXPECT_THROW(map.Edit([&](auto& e) {
+      e.Set(2, testutil::Counted(tracker, 2));
+      e.Set(1, testutil::Counted(tracker, 3));
+      e.Set(2, testutil::Counted(tracker, 4));
+      e.Erase(1);
+      e.Set(5, testutil::Counted(tracker, 5));
+      throw std::runtime_error("edit fails");
+    }),
+                 std::runtime_error);
+    for (int64_t nth = 1; nth <= 3; ++nth) {
+      const testutil::Counted value(tracker, 10 + nth);
+      tracker.ThrowOnCopyOrMove(nth);
+      try {
+        map.InsertOrAssign(7, value);
+      } catch (const std::runtime_error&) {
+      }
+      tracker.Disarm();
+    }
+    EXPECT_THROW(map.Update(1, [&](const testutil::Counted& old) -> testutil::Counted {
+      throw std::runtime_error("update fails");
+    }),
+                 std::runtime_error);
+    ReadGuard guard(domain);
+    EXPECT_EQ(map.Find(guard, 1)->value(), 1);
+    EXPECT_EQ(map.Find(guard, 2), nullptr);
+    EXPECT_EQ(map.Find(guard, 5), nullptr);
+  }
+  domain.Barrier();
+  EXPECT_EQ(tracker.live.load(), 0);
+}
+
+void UpdateCounted(ReplaceMap<uint64_t, testutil::Counted>& map, uint64_t i,
+                   testutil::Tracker& tracker) {
+  const uint64_t k = i % 64;
+  if (i % 5 == 4) {
+    map.Erase(k);
+  } else if (i % 5 == 3) {
+    map.Edit([&](auto& e) {
+      e.Set(k, testutil::Counted(tracker, static_cast<int64_t>(i)));
+      e.Set((k + 1) % 64, testutil::Counted(tracker, static_cast<int64_t>(i)));
+    });
+  } else {
+    map.InsertOrAssign(k, testutil::Counted(tracker, static_cast<int64_t>(i)));
+  }
+}
+
+std::unique_ptr<ReplaceMap<uint64_t, testutil::Counted>> MakeCountedMap(Domain& domain) {
+  return std::make_unique<ReplaceMap<uint64_t, testutil::Counted>>(domain);
+}
+
+TEST(ReplaceMapTest, UpdatesFromCallbacksUnderBackPressure) {
+  testutil::UpdatesFromCallbacksUnderBackPressure(MakeCountedMap, UpdateCounted);
+}
+
+TEST(ReplaceMapTest, BarrierAndDomainDestructionDestroyEveryValue) {
+  testutil::BarrierAndDomainDestructionDestroyEveryValue(MakeCountedMap, UpdateCounted);
+}
+
+TEST(ReplaceMapTest, ExitDestroysEveryRetiredValue) {
+  testutil::ExitDestroysEveryRetiredValue(MakeCountedMap, UpdateCounted);
 }
 
 }  // namespace

@@ -2,9 +2,11 @@
 // (-DCASE_<NAME>) and expects an error matching the case's pattern; CASE_CONTROL is the correct
 // use of the same API and must compile, so a broken harness cannot pass.
 
+#include <memory>
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "containers/copy_on_grow_array.h"
 #include "containers/list.h"
 #include "containers/replace_map.h"
 #include "rcu/domain.h"
@@ -44,6 +46,9 @@ int Use(rcu::Domain& domain) {
   static rcu::ReplaceMap<int, Config> map;
   map.Find(guard, 1)->limit = 2;
   return 0;
+#elif defined(CASE_COPY_ON_GROW_ARRAY_MOVE_ONLY)  // growth copies: elements must be copyable
+  static rcu::CopyOnGrowArray<std::unique_ptr<int>> array;
+  return array.Read(guard).empty() ? 0 : 1;
 #else
   return 0;
 #endif

@@ -23,6 +23,8 @@ namespace rcu::testutil {
 struct Tracker {
   std::atomic<int64_t> live{0};
   std::atomic<int64_t> destroyed{0};
+  // How many values a container held, as a child process reports it to its parent.
+  std::atomic<int64_t> held{0};
   // Copies and moves left before one throws; negative: never.
   std::atomic<int64_t> throw_countdown{-1};
 
