@@ -20,6 +20,12 @@
 //               standing on an element that is erased meanwhile still moves on to its successors
 //               (L2: erase never breaks the erased element's forward link).
 // Update side:  every update takes the list's UpdateMutex (L1: updaters can never race).
+//               Nothing is retired under it: EraseIf/ReplaceIf hand the unlinked elements to
+//               their callbacks after releasing it, so back-pressure (R12) never sleeps under
+//               the lock, and a callback may update the list.
+// Elements:     List<T> takes any T constructible from its arguments, move-only types included.
+//               Pushes give the strong guarantee (the element is built before the lock is
+//               taken); EraseIf/ReplaceIf the basic one (see there).
 // Reclamation:  List<T>: erased and replaced elements are retired on the list's domain (L2: never
 //               freed before a grace period); the destructor deletes what is still linked and
 //               requires that no reader is still traversing. IntrusiveList<T>: the caller retires
@@ -211,23 +217,17 @@ class IntrusiveList {
   // IntrusiveList::ReplaceIf()
   //
   // For every element for which `pred(const T&)` is true, links `*make(const T&)` (a new
-  // element) in its place as Replace() does, then calls `on_replaced(T& old)` (to retire it).
-  // Returns how many. All of it runs under the list's lock.
+  // element) in its place as Replace() does. Then, after the list's lock is released, calls
+  // `on_replaced(T& old)` for each replaced element, in list order (to retire it: back-pressure
+  // may sleep there, and a callback may update the list). Returns how many. `pred` and `make`
+  // run under the lock. Basic guarantee: if `pred` or `make` throws, the elements replaced so far
+  // stay replaced and still go to `on_replaced`, and the exception propagates.
   template <typename Pred, typename Make, typename OnReplaced>
   size_t ReplaceIf(Pred pred, Make make, OnReplaced on_replaced) ABSL_LOCKS_EXCLUDED(mu_) {
-    UpdateLock lock(mu_);
-    size_t replaced = 0;
-    for (ListHook<Tag>* n = head_.next_.load(std::memory_order_relaxed); n != nullptr;) {
-      ListHook<Tag>* next = n->next_.load(std::memory_order_relaxed);
-      T& element = *static_cast<T*>(n);
-      if (pred(static_cast<const T&>(element))) {
-        ReplaceLocked(n, Hook(*make(static_cast<const T&>(element))));
-        on_replaced(element);
-        ++replaced;
-      }
-      n = next;
-    }
-    return replaced;
+    const auto replace = [&](ListHook<Tag>* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      ReplaceLocked(n, Hook(*make(static_cast<const T&>(*static_cast<T*>(n)))));
+    };
+    return ForEachMatchThenHandOver(pred, replace, on_replaced);
   }
 
  private:
@@ -249,23 +249,13 @@ class IntrusiveList {
  public:
   // IntrusiveList::EraseIf()
   //
-  // Unlinks every element for which `pred` is true, calling `on_erased(T&)` for each (to retire
-  // it). Returns how many. `pred` and `on_erased` run under the list's lock.
+  // Unlinks every element for which `pred` is true; then, after the list's lock is released,
+  // calls `on_erased(T&)` for each, in list order (to retire it). Returns how many. `pred` runs
+  // under the lock. Basic guarantee, as for ReplaceIf().
   template <typename Pred, typename OnErased>
   size_t EraseIf(Pred pred, OnErased on_erased) ABSL_LOCKS_EXCLUDED(mu_) {
-    UpdateLock lock(mu_);
-    size_t erased = 0;
-    for (ListHook<Tag>* n = head_.next_.load(std::memory_order_relaxed); n != nullptr;) {
-      ListHook<Tag>* next = n->next_.load(std::memory_order_relaxed);
-      T& element = *static_cast<T*>(n);
-      if (pred(static_cast<const T&>(element))) {
-        Unlink(n);
-        on_erased(element);
-        ++erased;
-      }
-      n = next;
-    }
-    return erased;
+    const auto erase = [&](ListHook<Tag>* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Unlink(n); };
+    return ForEachMatchThenHandOver(pred, erase, on_erased);
   }
 
   // IntrusiveList::size() / empty()
@@ -278,6 +268,44 @@ class IntrusiveList {
 
  private:
   static ListHook<Tag>* Hook(T& element) { return static_cast<ListHook<Tag>*>(&element); }
+
+  // Under the lock, applies `unlink` (which unlinks the element, by erasing or replacing it) to
+  // every element for which `pred` is true; then, without the lock, hands each unlinked element
+  // to `hand_over`, in list order, also when `pred` or `unlink` threw. The unlinked elements are
+  // chained through their `prev_` (unused once unlinked; no allocation).
+  template <typename Pred, typename Unlinker, typename HandOver>
+  size_t ForEachMatchThenHandOver(Pred& pred, const Unlinker& unlink, HandOver& hand_over)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    ListHook<Tag>* first = nullptr;
+    ListHook<Tag>* last = nullptr;
+    size_t count = 0;
+    const auto hand_all_over = [&] {
+      for (ListHook<Tag>* h = first; h != nullptr;) {
+        ListHook<Tag>* next = h->prev_;
+        h->prev_ = nullptr;
+        hand_over(*static_cast<T*>(h));  // may free `h`
+        h = next;
+      }
+    };
+    try {
+      UpdateLock lock(mu_);
+      for (ListHook<Tag>* n = head_.next_.load(std::memory_order_relaxed); n != nullptr;) {
+        ListHook<Tag>* next = n->next_.load(std::memory_order_relaxed);
+        if (pred(static_cast<const T&>(*static_cast<T*>(n)))) {
+          unlink(n);
+          (last == nullptr ? first : last->prev_) = n;
+          last = n;
+          ++count;
+        }
+        n = next;
+      }
+    } catch (...) {
+      hand_all_over();
+      throw;
+    }
+    hand_all_over();
+    return count;
+  }
 
   void CheckLinked(const ListHook<Tag>* h) const {
     if (internal::kDebugChecks && !h->linked_) {

@@ -1,6 +1,8 @@
 #include "containers/list.h"
 
 #include <atomic>
+#include <memory>
+#include <stdexcept>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -8,6 +10,8 @@
 
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
+#include "tests/testing/container_lifecycle.h"
+#include "tests/testing/values.h"
 
 namespace rcu {
 namespace {
@@ -157,6 +161,118 @@ TEST(ListTest, ConcurrentTraversalUnderUpdates) {
     ++n;
   }
   EXPECT_EQ(n, 20u);
+}
+
+// Default options and tiny lists, two updaters on disjoint values: each finds exactly its own.
+TEST(ListTest, TinyListsTwoUpdaters) {
+  Domain domain;
+  for (uint64_t n : {1, 2, 3, 16, 64}) {
+    List<uint64_t> list(domain);
+    std::atomic<uint64_t> wrong{0};
+    std::vector<std::thread> updaters;
+    for (uint64_t u = 0; u < 2; ++u) {
+      updaters.emplace_back([&, u] {
+        for (int round = 0; round < 50; ++round) {
+          for (uint64_t i = 0; i < n; ++i) list.PushBack(2 * i + u);
+          uint64_t mine = 0;
+          {
+            ReadGuard guard(domain);
+            for (uint64_t v : list.Iterate(guard)) mine += v % 2 == u;
+          }
+          if (mine != n) wrong.fetch_add(1);
+          if (list.EraseIf([&](uint64_t v) { return v % 2 == u; }) != n) wrong.fetch_add(1);
+        }
+      });
+    }
+    for (auto& t : updaters) t.join();
+    EXPECT_EQ(wrong.load(), 0u);
+    EXPECT_EQ(list.size(), 0u);
+  }
+}
+
+TEST(ListTest, MoveOnlyValues) {
+  testutil::Tracker tracker;
+  Domain domain;
+  {
+    List<testutil::MoveOnly> list(domain);
+    for (int64_t i = 0; i < 10; ++i) list.PushBack(std::make_unique<testutil::Counted>(tracker, i));
+    list.EmplaceFront(std::make_unique<testutil::Counted>(tracker, -1));
+    EXPECT_EQ(list.EraseIf([](const testutil::MoveOnly& v) { return v->value() % 2 == 0; }), 5u);
+    EXPECT_EQ(list.ReplaceIf([](const testutil::MoveOnly& v) { return v->value() == 3; },
+                             [&](const testutil::MoveOnly& v) {
+                               return std::make_unique<testutil::Counted>(tracker, 30);
+                             }),
+              1u);
+    ReadGuard guard(domain);
+    std::vector<int64_t> seen;
+    for (const testutil::MoveOnly& v : list.Iterate(guard)) seen.push_back(v->value());
+    EXPECT_EQ(seen, (std::vector<int64_t>{-1, 1, 30, 5, 7, 9}));
+  }
+  domain.Barrier();
+  EXPECT_EQ(tracker.live.load(), 0);
+}
+
+// A push whose value throws changes nothing; a ReplaceIf whose `make` throws keeps what it
+// replaced so far (basic guarantee, as the header says) and retires the elements it replaced.
+TEST(ListTest, ThrowingValuesLeakNothing) {
+  testutil::Tracker tracker;
+  Domain domain;
+  {
+    List<testutil::Counted> list(domain);
+    for (int64_t i = 0; i < 6; ++i) list.PushBack(testutil::Counted(tracker, i));
+    tracker.ThrowOnCopyOrMove(1);
+    EXPECT_THROW(list.PushBack(testutil::Counted(tracker, 99)), std::runtime_error);
+    tracker.Disarm();
+    EXPECT_EQ(list.size(), 6u);
+    int made = 0;
+    EXPECT_THROW(list.ReplaceIf([](const testutil::Counted&) { return true; },
+                                [&](const testutil::Counted& v) {
+                                  if (++made == 3) throw std::runtime_error("make fails");
+                                  return testutil::Counted(tracker, v.value() + 10);
+                                }),
+                 std::runtime_error);
+    EXPECT_THROW(list.EraseIf([](const testutil::Counted& v) -> bool {
+      if (v.value() == 4) throw std::runtime_error("pred fails");
+      return v.value() < 20;
+    }),
+                 std::runtime_error);
+    ReadGuard guard(domain);
+    std::vector<int64_t> seen;
+    for (const testutil::Counted& v : list.Iterate(guard)) seen.push_back(v.value());
+    EXPECT_EQ(seen, (std::vector<int64_t>{4, 5}));  // erased before `pred` threw: 10, 11, 2, 3
+  }
+  domain.Barrier();
+  EXPECT_EQ(tracker.live.load(), 0);
+}
+
+void UpdateCounted(List<testutil::Counted>& list, uint64_t i, testutil::Tracker& tracker) {
+  // Bursts of retirements under the list's lock: every 64th update erases about half of the
+  // list, every 16th replaces about half of it.
+  const int64_t parity = static_cast<int64_t>(i / 64 % 2);
+  if (i % 64 == 63) {
+    list.EraseIf([&](const testutil::Counted& v) { return v.value() % 2 == parity; });
+  } else if (i % 16 == 15) {
+    list.ReplaceIf([&](const testutil::Counted& v) { return v.value() % 2 != parity; },
+                   [&](const testutil::Counted& v) { return testutil::Counted(tracker, v.value()); });
+  } else {
+    list.PushBack(testutil::Counted(tracker, static_cast<int64_t>(i)));
+  }
+}
+
+std::unique_ptr<List<testutil::Counted>> MakeCountedList(Domain& domain) {
+  return std::make_unique<List<testutil::Counted>>(domain);
+}
+
+TEST(ListTest, UpdatesFromCallbacksUnderBackPressure) {
+  testutil::UpdatesFromCallbacksUnderBackPressure(MakeCountedList, UpdateCounted);
+}
+
+TEST(ListTest, BarrierAndDomainDestructionDestroyEveryValue) {
+  testutil::BarrierAndDomainDestructionDestroyEveryValue(MakeCountedList, UpdateCounted);
+}
+
+TEST(ListTest, ExitDestroysEveryRetiredValue) {
+  testutil::ExitDestroysEveryRetiredValue(MakeCountedList, UpdateCounted);
 }
 
 }  // namespace
