@@ -10,7 +10,8 @@
 // reclamation API).
 //
 // Read side:    `Read(guard)` needs a `const ReadGuard&`, so a read outside a section does not
-//               compile (R1). The pointer it returns stays valid until the guard's outermost
+//               compile (R1); a guard of another domain than the Published's (the default
+//               domain unless the constructor names one) aborts with "R1:" in debug builds. The pointer it returns stays valid until the guard's outermost
 //               section ends; do not keep it longer (H4). `Dereference(domain)` is the run-time
 //               checked escape hatch for code that holds a section without a guard object
 //               (`std::scoped_lock<rcu::Domain>`): it aborts with "R1:" outside a section when
@@ -68,9 +69,16 @@ class Published {
   //
   // Starts null, or at `initial`, with no barrier: construction happens before any reader can
   // reach this object, as RCU_INIT_POINTER() at initialization.
+  //
+  // A Published belongs to one domain (Domain::Default() unless given): readers read it in
+  // sections of that domain (R1, checked in debug builds).
   constexpr Published() noexcept = default;
   constexpr explicit Published(T* initial) noexcept : ptr_(initial) {
     if (internal::kDebugChecks && !std::is_constant_evaluated()) Track(nullptr, initial);
+  }
+  explicit Published(Domain& domain, T* initial = nullptr) noexcept
+      : domain_(&domain), ptr_(initial) {
+    if (internal::kDebugChecks) Track(nullptr, initial);
   }
   ~Published() {
     if (internal::kDebugChecks) Track(ptr_.load(std::memory_order_relaxed), nullptr);
@@ -83,7 +91,20 @@ class Published {
   //
   // Loads the pointer for use inside the read-side section `guard` holds (rcu_dereference()).
   // Invalidates: the result must not be used after the guard's outermost section ends.
-  T* Read(const ReadGuard& /*guard*/) const { return ptr_.load(std::memory_order_acquire); }
+  // Requires: `guard` holds a section of this Published's domain (R1, checked in debug builds).
+  T* Read(const ReadGuard& guard,
+          const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+    if (internal::kDebugChecks && &guard.domain() != &domain()) {
+      internal::Die(where, "R1: Published<T>::Read() with a ReadGuard of another domain than the "
+                           "one the Published belongs to");
+    }
+    return ptr_.load(std::memory_order_acquire);
+  }
+
+  // Published::domain()
+  //
+  // The domain whose sections read this pointer.
+  Domain& domain() const { return domain_ != nullptr ? *domain_ : Domain::Default(); }
 
   // Published::Dereference()
   //
@@ -175,6 +196,7 @@ class Published {
     internal::NotePublished(this, old_value, new_value, sizeof(T));
   }
 
+  Domain* const domain_ = nullptr;  // null: Domain::Default()
   std::atomic<T*> ptr_{nullptr};
 };
 

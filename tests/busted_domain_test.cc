@@ -31,7 +31,7 @@ struct Node {
 void Stress(bool busted) {
   Domain domain;
   internal::DomainTestPeer::SetBusted(domain, busted);
-  Published<Node> current(new Node);
+  Published<Node> current(domain, new Node);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> dead{0}, reads{0};
   std::vector<std::thread> readers;

@@ -92,7 +92,7 @@ TEST_F(ReclamationTest, CallRunsOnceAfterGracePeriod) {
 
 TEST_F(ReclamationTest, RetireNeverFreesWhileAReaderHoldsTheObject) {
   Domain domain;
-  Published<Tracked> slot(new Tracked);
+  Published<Tracked> slot(domain, new Tracked);
   std::atomic<bool> inside{false}, release{false}, alive_at_end{false};
   std::thread reader([&] {
     ReadGuard guard(domain);
@@ -365,7 +365,7 @@ TEST_F(ReclamationTest, FloodStaysUnderTheBoundWhileGracePeriodsAdvance) {
   DomainOptions options;
   options.max_pending_callbacks = 8192;
   Domain domain(options);
-  Published<Tracked> current(new Tracked);
+  Published<Tracked> current(domain, new Tracked);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> dead_seen{0};
   std::vector<std::thread> readers;

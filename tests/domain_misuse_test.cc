@@ -51,6 +51,32 @@ TEST(DomainMisuseTest, R1DereferenceOutsideSectionAborts) {
   p.Init(nullptr);
 }
 
+// R1: a Published belongs to one domain; a guard of another protects nothing it points to.
+TEST(DomainMisuseTest, R1ReadWithAGuardOfAnotherDomainAborts) {
+  Domain mine, other;
+  Obj obj;
+  Published<Obj> p(mine, &obj);
+  {
+    ReadGuard guard(mine);
+    EXPECT_EQ(p.Read(guard), &obj);
+  }
+  EXPECT_DEATH(
+      {
+        ReadGuard guard(other);
+        p.Read(guard);
+      },
+      "R1: Published<T>::Read\\(\\) with a ReadGuard of another domain.*domain_misuse_test.cc");
+  Published<Obj> by_default(&obj);
+  EXPECT_DEATH(
+      {
+        ReadGuard guard(other);
+        by_default.Read(guard);
+      },
+      "R1: Published<T>::Read");
+  p.Init(nullptr);
+  by_default.Init(nullptr);
+}
+
 TEST(DomainMisuseTest, R1DereferenceInsideSectionIsQuiet) {
   Domain domain;
   Obj obj;
@@ -390,7 +416,7 @@ TEST(DomainMisuseTest, R9RetirableStillPublishedAborts) {
   Domain domain;
   EXPECT_DEATH(
       {
-        Published<Self> p(new Self);
+        Published<Self> p(domain, new Self);
         ReadGuard guard(domain);
         p.Read(guard)->Retire(domain);  // BUG: retire before unpublish
       },

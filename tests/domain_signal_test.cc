@@ -85,7 +85,7 @@ class DomainSignalTest : public ::testing::TestWithParam<bool> {
   }
 
   Domain domain_;
-  Published<Obj> published_{new Obj};
+  Published<Obj> published_{domain_, new Obj};
   struct sigaction previous_;
 };
 

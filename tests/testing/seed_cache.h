@@ -106,7 +106,7 @@ class SeedCache {
   const Mode mode_;
   Domain domain_;
   IntrusiveList<Element> list_{domain_};
-  Published<Element> cache_;
+  Published<Element> cache_{domain_};
 };
 
 }  // namespace rcu::testing_support

@@ -280,7 +280,7 @@ class DomainTorture {
   std::mutex free_mu_;
   std::vector<Element*> free_;
   std::vector<Element*> removed_;  // writer-only
-  Published<Element> current_;
+  Published<Element> current_{domain_};
   Histogram pipe_, batch_;
   std::atomic<uint64_t> reads_{0}, writes_{0}, callback_flavor_{0}, mbtest_errors_{0}, recycled_{0};
 };
