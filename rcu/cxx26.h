@@ -18,20 +18,26 @@
 //
 // Differences from a standard library's, all allowed by P2545: only the default domain exists
 // (the standard has no way to create others; `rcu_domain::native()` reaches the rcu::Domain for
-// this library's extensions); rcu_retire with a stateful deleter allocates a small node (a
-// stateless one does not); the misuse checks of README "Rules" apply (for instance R3 when
-// rcu_synchronize is called while the thread holds the domain's lock).
+// this library's extensions); rcu_retire allocates a small node for its deleter unless
+// default-constructing the deleter is unobservable (empty, trivially default-constructible and
+// trivially copyable, as std::default_delete); retire() and rcu_retire() take a trailing
+// source location for reports; the misuse checks of README "Rules" apply (R7 and R9 to both
+// retires, R3 when rcu_synchronize is called while the thread holds the domain's lock).
 //
-// Example (the standard's own pattern):
-//   struct Data : stdrcu::rcu_obj_base<Data> { int value; };
-//   std::atomic<Data*> data;
+// Example (the standard's own pattern; tests/cxx26_test.cc compiles and runs it):
+//   struct Data : stdrcu::rcu_obj_base<Data> {
+//     int value = 0;
+//   };
+//   std::atomic<Data*> data{new Data};
 //
 //   int Read() {
 //     std::scoped_lock lock(stdrcu::rcu_default_domain());
 //     return data.load(std::memory_order_acquire)->value;
 //   }
 //   void Update(int v) {
-//     Data* old = data.exchange(new Data{.value = v}, std::memory_order_acq_rel);
+//     Data* fresh = new Data;
+//     fresh->value = v;
+//     Data* old = data.exchange(fresh, std::memory_order_acq_rel);
 //     old->retire();
 //   }
 
@@ -44,6 +50,8 @@
 
 #include "rcu/callback.h"
 #include "rcu/domain.h"
+#include "rcu/internal/checker.h"
+#include "rcu/internal/source_location.h"
 
 namespace rcu::cxx26 {
 
@@ -81,57 +89,90 @@ inline void rcu_barrier(rcu_domain& dom = rcu_default_domain()) noexcept {
   dom.native().Barrier();
 }
 
+namespace internal_cxx26 {
+
+// How rcu_retire() can skip storing its deleter: when default-constructing one is not
+// observable (empty, trivially default-constructible and trivially copyable), Domain::Retire()
+// queues the pointer alone; any other deleter is moved into a node and is the one invoked.
+template <typename D>
+inline constexpr bool kDeleterIsInterchangeable =
+    std::is_empty_v<D> && std::is_trivially_default_constructible_v<D> &&
+    std::is_trivially_copyable_v<D>;
+
+// What a retired rcu_obj_base queues: standard-layout with the head first, so that the
+// CallbackHead* the callback gets converts back to it (the two are pointer-interconvertible),
+// whatever the deleter's layout.
+struct ObjBaseHook {
+  CallbackHead rcu_obj_base_head;
+};
+
+}  // namespace internal_cxx26
+
 template <typename T, typename D = std::default_delete<T>>
-void rcu_retire(T* p, D d = D(), rcu_domain& dom = rcu_default_domain()) {
-  if constexpr (std::is_empty_v<D> && std::is_default_constructible_v<D>) {
-    dom.native().Retire<T, D>(p);
+void rcu_retire(T* p, D d = D(), rcu_domain& dom = rcu_default_domain(),
+                const internal::SourceLocation& where = internal::SourceLocation::current()) {
+  if constexpr (internal_cxx26::kDeleterIsInterchangeable<D>) {
+    dom.native().Retire<T, D>(p, where);
   } else {
-    struct Node {
-      CallbackHead head;  // first: a CallbackHead* is a Node*
+    // A CallbackHead base: the callback's static_cast back to Node is always defined.
+    struct Node : CallbackHead {
+      Node(T* pointer, D&& deleter) : p(pointer), d(std::move(deleter)) {}
       T* p;
       D d;
     };
-    auto* node = new Node{{}, p, std::move(d)};
-    dom.native().Call(&node->head, [](CallbackHead* head) {
-      std::unique_ptr<Node> n(reinterpret_cast<Node*>(head));
-      std::move(n->d)(n->p);
-    });
+    if (internal::kDebugChecks) {
+      internal::NoteRetired(p, sizeof(T), /*check_double_retire=*/true, where);
+    }
+    auto* node = new Node(p, std::move(d));
+    dom.native().Call(
+        node,
+        [](CallbackHead* head) {
+          std::unique_ptr<Node> n(static_cast<Node*>(head));
+          if (internal::kDebugChecks) internal::ForgetRetired(n->p);
+          std::move(n->d)(n->p);
+        },
+        where);
   }
 }
 
+// [saferecl.rcu.base]. The special members are defaulted, so a T deriving from it is trivially
+// copyable when D (and the rest of T) is. A copy carries the bits of the original's queue
+// hook; retire() rewrites them, and the checker (R7, R9) tracks retired objects by address.
 template <typename T, typename D = std::default_delete<T>>
-class rcu_obj_base {
+class rcu_obj_base : private internal_cxx26::ObjBaseHook {
  public:
   // rcu_obj_base::retire()
   //
-  // Schedules d(static_cast<T*>(this)) after a grace period of `dom`.
-  void retire(D d = D(), rcu_domain& dom = rcu_default_domain()) noexcept {
-    link_.owner = this;
+  // Schedules d(static_cast<T*>(this)) after a grace period of `dom`: the deleter passed, moved.
+  // Requires: the object is unpublished (R9) and not retired already (R7), debug-checked.
+  void retire(D d = D(), rcu_domain& dom = rcu_default_domain(),
+              const internal::SourceLocation& where = internal::SourceLocation::current()) noexcept {
+    if (internal::kDebugChecks) {
+      internal::NoteRetired(static_cast<T*>(this), sizeof(T), /*check_double_retire=*/true,
+                            where);
+    }
     deleter_ = std::move(d);
-    dom.native().Call(&link_.head, &Invoke);
+    rcu_obj_base_head.func = nullptr;  // a copy may carry a queued original's bits
+    dom.native().Call(&rcu_obj_base_head, &Invoke, where);
   }
 
  protected:
   rcu_obj_base() = default;
-  rcu_obj_base(const rcu_obj_base&) noexcept {}
-  rcu_obj_base(rcu_obj_base&&) noexcept {}
-  rcu_obj_base& operator=(const rcu_obj_base&) noexcept { return *this; }
-  rcu_obj_base& operator=(rcu_obj_base&&) noexcept { return *this; }
+  rcu_obj_base(const rcu_obj_base&) = default;
+  rcu_obj_base(rcu_obj_base&&) = default;
+  rcu_obj_base& operator=(const rcu_obj_base&) = default;
+  rcu_obj_base& operator=(rcu_obj_base&&) = default;
   ~rcu_obj_base() = default;
 
  private:
-  struct Link {
-    CallbackHead head;  // first: a CallbackHead* is a Link*
-    rcu_obj_base* owner = nullptr;
-  };
-
   static void Invoke(CallbackHead* head) {
-    rcu_obj_base* self = reinterpret_cast<Link*>(head)->owner;
+    auto* self = static_cast<rcu_obj_base*>(reinterpret_cast<internal_cxx26::ObjBaseHook*>(head));
+    T* object = static_cast<T*>(self);
+    if (internal::kDebugChecks) internal::ForgetRetired(object);
     D d = std::move(self->deleter_);
-    d(static_cast<T*>(self));
+    d(object);
   }
 
-  Link link_;
   [[no_unique_address]] D deleter_{};
 };
 
