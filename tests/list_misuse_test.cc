@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <deque>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -100,7 +101,11 @@ void TraverseWhileErasing() {
   {
     Domain domain;
     IntrusiveList<ListNode> list(domain);
-    for (int i = 0; i < 64; ++i) list.PushBack(*new ListNode(i));
+    std::deque<ListNode*> nodes;  // the list's elements, in order (updater-owned)
+    for (int i = 0; i < 64; ++i) {
+      nodes.push_back(new ListNode(i));
+      list.PushBack(*nodes.back());
+    }
     std::atomic<bool> stop{false};
     std::atomic<uint64_t> dead{0};
     std::vector<std::thread> readers;
@@ -116,15 +121,16 @@ void TraverseWhileErasing() {
     }
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
     for (int key = 64; std::chrono::steady_clock::now() < deadline && dead.load() == 0; ++key) {
-      list.EraseIf([&](const ListNode& n) { return n.element.key == key - 64; },
-                   [&](ListNode& n) {
-                     if (kBusted) {
-                       delete &n;  // BUG: readers may still be on it
-                     } else {
-                       domain.Retire(&n);
-                     }
-                   });
-      list.PushBack(*new ListNode(key));
+      ListNode* oldest = nodes.front();
+      nodes.pop_front();
+      list.Erase(*oldest);
+      if (kBusted) {
+        delete oldest;  // BUG: readers may still be on it
+      } else {
+        domain.Retire(oldest);
+      }
+      nodes.push_back(new ListNode(key));
+      list.PushBack(*nodes.back());
     }
     stop.store(true);
     for (auto& t : readers) t.join();
