@@ -342,8 +342,7 @@ class HashMap {
                                       std::memory_order_relaxed);
         Unpublish(replaced);
       } else {
-        fresh->next[table.link].store(nullptr, std::memory_order_relaxed);
-        size_.fetch_add(1, std::memory_order_relaxed);
+        size_.fetch_add(1, std::memory_order_relaxed);  // appended: `fresh` links to null
       }
       link->store(fresh.release(), std::memory_order_release);  // publishes the node
     }
