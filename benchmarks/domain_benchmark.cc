@@ -82,3 +82,4 @@ RCU_BENCH_READ_SIDE(Rcu, "rcu");
 RCU_BENCH_READ_SIDE(RcuExpedited, "rcu_expedited");
 RCU_BENCH_READ_SIDE(RcuLockUnlock, "rcu_lock_unlock");
 RCU_BENCH_READ_SIDE(RcuDefaultDomain, "rcu_default_domain");
+RCU_BENCH_CHURN(Rcu, "rcu");

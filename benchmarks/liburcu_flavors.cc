@@ -36,3 +36,4 @@ struct LiburcuQsbr {
 
 RCU_BENCH_READ_SIDE(LiburcuMemb, "liburcu_memb");
 RCU_BENCH_READ_SIDE(LiburcuQsbr, "liburcu_qsbr");
+RCU_BENCH_CHURN(LiburcuMemb, "liburcu_memb");

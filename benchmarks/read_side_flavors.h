@@ -12,9 +12,12 @@
 #ifndef RCU_BENCHMARKS_READ_SIDE_FLAVORS_H_
 #define RCU_BENCHMARKS_READ_SIDE_FLAVORS_H_
 
+#include <pthread.h>
+
 #include <atomic>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "benchmark/benchmark.h"
 
@@ -85,6 +88,71 @@ void BM_SynchronizeOneReader(benchmark::State& state) {
   reader.join();
 }
 
+// Grace periods after a burst: `state.range(0)` threads come (all alive at once, each runs one
+// section) and go, then the benchmark times Synchronize() with one idle registered reader, as a
+// service whose thread pool grew once for a burst. A grace period should cost what the live
+// threads cost, not what the peak did (issue 14: at most 1.2x the fresh cost after 4,096).
+template <typename Flavor>
+void BM_SynchronizeAfterChurn(benchmark::State& state) {
+  const int burst = static_cast<int>(state.range(0));
+  std::atomic<int> arrived{0};
+  std::atomic<bool> leave{false};
+  const auto body = [&] {
+    Flavor::ThreadOnline();
+    { typename Flavor::Section section; }
+    arrived.fetch_add(1);
+    while (!leave.load()) std::this_thread::yield();
+    Flavor::ThreadOffline();
+  };
+  std::vector<pthread_t> threads(burst);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setstacksize(&attr, 64 << 10);  // thousands of threads at once
+  for (pthread_t& t : threads) {
+    pthread_create(
+        &t, &attr,
+        [](void* fn) -> void* {
+          (*static_cast<decltype(body)*>(fn))();
+          return nullptr;
+        },
+        const_cast<void*>(static_cast<const void*>(&body)));
+  }
+  pthread_attr_destroy(&attr);
+  while (arrived.load() < burst) std::this_thread::yield();
+  leave.store(true);
+  for (pthread_t t : threads) pthread_join(t, nullptr);
+
+  std::atomic<bool> stop{false}, started{false};
+  std::thread idle([&] {
+    Flavor::ThreadOnline();
+    { typename Flavor::Section section; }
+    started.store(true);
+    while (!stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    Flavor::ThreadOffline();
+  });
+  while (!started.load()) std::this_thread::yield();
+  Flavor::ThreadOnline();
+  { typename Flavor::Section section; }
+  for (auto _ : state) Flavor::Synchronize();
+  Flavor::ThreadOffline();
+  stop.store(true);
+  idle.join();
+}
+
+// The churn rows, for flavors whose peak cost is in question (registered in this order, so the
+// fresh row runs before any burst in the process).
+template <typename Flavor>
+bool RegisterChurn(const std::string& name) {
+  benchmark::RegisterBenchmark(("SynchronizeAfterChurn/" + name).c_str(),
+                               BM_SynchronizeAfterChurn<Flavor>)
+      ->ArgName("threads_came_and_went")
+      ->Arg(0)
+      ->Arg(512)
+      ->Arg(4096)
+      ->UseRealTime();
+  return true;
+}
+
 template <typename Flavor>
 bool RegisterReadSide(const std::string& name) {
   benchmark::RegisterBenchmark(("ReadSection/" + name).c_str(), BM_ReadSection<Flavor>)
@@ -107,5 +175,9 @@ bool RegisterReadSide(const std::string& name) {
 // Registers every benchmark of this header for `Flavor`, named "<benchmark>/<name>".
 #define RCU_BENCH_READ_SIDE(Flavor, name) \
   static const bool rcu_bench_registered_##Flavor = ::rcu_bench::RegisterReadSide<Flavor>(name)
+
+// Registers the churn rows (BM_SynchronizeAfterChurn) for `Flavor`.
+#define RCU_BENCH_CHURN(Flavor, name) \
+  static const bool rcu_bench_churn_##Flavor = ::rcu_bench::RegisterChurn<Flavor>(name)
 
 #endif  // RCU_BENCHMARKS_READ_SIDE_FLAVORS_H_
