@@ -1,95 +1,67 @@
 #include "rcu/domain.h"
 
 #include <pthread.h>
-#include <sched.h>
 
-#include <algorithm>
 #include <chrono>
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
-#include <mutex>
-#include <new>
 #include <string>
+#include <vector>
 
 #include "rcu/internal/checker.h"
 #include "rcu/internal/reclaimer.h"
-#include "rcu/internal/sys.h"
+#include "rcu/internal/thread_registry.h"
+#include "rcu/update_mutex.h"
 
-// Ordering, in the C++ memory model (LightFence() and HeavyFence() are both seq_cst fences there,
-// see rcu/internal/sys.h). Each pairing is labelled at both ends:
-//
-//   [F1] reader entry (Begin: store ctr, LightFence, then load published pointers) pairs with the
-//        grace period's HeavyFence (unpublish, HeavyFence, then load every ctr): either the grace
-//        period sees the reader inside, or the reader sees the unpublish.
-//   [F2] reader exit (End and ExitSlowPath: store ctr = 0, LightFence, load kWakeRequested)
-//        pairs with WaitForReader (set kWakeRequested, HeavyFence, load ctr): either the waiter sees the reader gone, or the reader sees
-//        the request and wakes it. So only a reader the sleeper waits for pays for a wake-up.
-//   [R1]/[R2] the reader's release stores of ctr pair with the scan's acquire loads: a section's
-//        accesses happen before the grace period that saw it end (also what ThreadSanitizer uses).
-//   [S1] RunGracePeriod's seq_cst fence before counting registered threads pairs with [S2], the
-//        fence registration issues after counting itself (thread_registry.cc): a grace period
-//        that skips its scan because it is alone misses no reader.
-//   [C1] GetState()'s read-modify-write of gp_seq_ is read by the next grace period's exchange
-//        (acq_rel): the cookie taker's stores happen before that grace period's fences.
-//        [C2] the grace period's release store of the even gp_seq_ pairs with PollState()'s
-//        acquire load.
-//   [F3]/[F4] the callback thread's idle wake-up and hand-off: reclaimer.cc.
+// The facade: the parts (rcu/internal/read_side.h, grace_periods.h, callback_queue.h,
+// reclaimer.h) do the work; this file checks the rules that span them, keeps the list of live
+// domains for fork(), and runs the default domain's barrier at exit. The memory-order argument is
+// in grace_periods.cc, each pairing labelled at both ends.
 
 namespace rcu {
 namespace {
 
-// A waiter spins this many times (about 10 microseconds) before it yields or sleeps: most
-// sections are shorter than that, and a spin reacts within nanoseconds.
-constexpr int kSpinIterations = 2000;
-// A normal waiter then yields this many times before it sleeps.
-constexpr int kYieldIterations = 20;
+// DomainOptions::callback_threads bound.
+constexpr int kMaxCallbackThreads = 64;
 // Stall timeouts longer than this (milliseconds::max() included) never fire.
 constexpr std::chrono::hours kNever{24 * 365 * 100};
 // At exit(), how long the default domain's barrier may be held up before exit goes on.
 constexpr std::chrono::seconds kExitPatience{1};
 
-// Every live domain by slot, so fork() can quiesce them all.
-struct DomainTable {
-  std::mutex mu;
-  Domain* slots[internal::kMaxDomains] = {};
+// Every live domain, so fork() can quiesce them all.
+struct LiveDomains {
+  UpdateMutex mu;
+  std::vector<Domain*> domains ABSL_GUARDED_BY(mu);
 };
-DomainTable& Table() {
-  static DomainTable* table = new DomainTable;  // never destroyed: domains outlive statics
-  return *table;
+LiveDomains& Live() {
+  static LiveDomains* live = new LiveDomains;  // never destroyed: domains outlive statics
+  return *live;
 }
 
-int AcquireSlot(Domain* domain) {
+void AddLive(Domain* domain) {
   static const bool fork_handlers = [] {
     pthread_atfork(&internal::ForkPrepare, &internal::ForkParent, &internal::ForkChild);
     return true;
   }();
   (void)fork_handlers;
-  DomainTable& table = Table();
-  std::lock_guard<std::mutex> lock(table.mu);
-  for (int slot = 0; slot < internal::kMaxDomains; ++slot) {
-    if (table.slots[slot] == nullptr) {
-      table.slots[slot] = domain;
-      return slot;
-    }
-  }
-  std::fprintf(stderr, "rcu: more than %d rcu::Domain objects alive at once\n",
-               internal::kMaxDomains);
-  std::abort();
+  LiveDomains& live = Live();
+  UpdateLock lock(live.mu);
+  live.domains.push_back(domain);
 }
 
-void ReleaseSlot(int slot) {
-  DomainTable& table = Table();
-  std::lock_guard<std::mutex> lock(table.mu);
-  table.slots[slot] = nullptr;
+void RemoveLive(Domain* domain) {
+  LiveDomains& live = Live();
+  UpdateLock lock(live.mu);
+  std::erase(live.domains, domain);
 }
 
 // R14: options are checked once, at construction.
 const DomainOptions& Validated(const DomainOptions& options,
                                const internal::SourceLocation& where) {
-  if (options.callback_threads < 1 || options.callback_threads > internal::kMaxDomains) {
+  if (options.callback_threads < 1 || options.callback_threads > kMaxCallbackThreads) {
     internal::Die(where, "R14: DomainOptions::callback_threads is %d; it must be between 1 and %d",
-                  options.callback_threads, internal::kMaxDomains);
+                  options.callback_threads, kMaxCallbackThreads);
   }
   if (options.max_pending_callbacks == 0) {
     internal::Die(where, "R14: DomainOptions::max_pending_callbacks is 0; it must be at least 1 "
@@ -111,12 +83,14 @@ std::chrono::nanoseconds StallTimeout(std::chrono::milliseconds timeout) {
 }  // namespace
 
 Domain::Domain(const DomainOptions& options, const internal::SourceLocation& where)
-    : slot_(AcquireSlot(this)),
-      light_(internal::LightReadersEnabled()),
-      stall_timeout_(StallTimeout(Validated(options, where).stall_timeout)),
-      created_at_(where),
-      reclaimer_(std::make_unique<internal::Reclaimer>(*this, slot_, options.callback_threads,
-                                                       options.max_pending_callbacks)) {}
+    : grace_periods_(read_side_, StallTimeout(Validated(options, where).stall_timeout)),
+      queue_(read_side_, pool_),
+      reclaimer_(std::make_unique<internal::Reclaimer>(read_side_, grace_periods_, queue_, pool_,
+                                                       options.callback_threads,
+                                                       options.max_pending_callbacks)),
+      created_at_(where) {
+  AddLive(this);
+}
 
 Domain* Domain::CreateDefault() {
   Domain* domain = new Domain();
@@ -135,42 +109,39 @@ Domain::~Domain() {
                   "cannot stop themselves); destroy it from another thread, after Barrier(). The "
                   "domain was created");
   }
-  internal::ForEachRecord([&](const internal::ThreadRecord& r) {
-    if (r.in_use.load(std::memory_order_acquire) &&
-        r.reader[slot_].ctr.load(std::memory_order_acquire) != 0 &&
-        !reclaimer_->IsWorker(r.tid.load(std::memory_order_relaxed))) {
+  std::vector<int> inside;
+  read_side_.registry().ForEachLocked([&](internal::ThreadState& s) {
+    if (s.reader.ctr.load(std::memory_order_acquire) != 0) inside.push_back(s.reader.tid);
+  });
+  for (int tid : inside) {
+    if (!reclaimer_->IsWorker(tid)) {
       internal::Die(created_at_,
                     "R10: rcu::Domain destroyed while thread %d is inside one of its read-side "
                     "sections. The domain was created",
-                    r.tid.load(std::memory_order_relaxed));
+                    tid);
     }
-  });
+  }
   reclaimer_->DrainAndStop();  // runs every queued callback
-  ReleaseSlot(slot_);
+  RemoveLive(this);
 }
 
 void Domain::Synchronize(const internal::SourceLocation& where) {
-  WaitForGracePeriod(/*expedited=*/false, where, "Synchronize()");
+  CheckMayBlock(where, "Synchronize()", "R3");
+  grace_periods_.Wait(/*expedited=*/false);
 }
 
 void Domain::SynchronizeExpedited(const internal::SourceLocation& where) {
-  WaitForGracePeriod(/*expedited=*/true, where, "SynchronizeExpedited()");
+  CheckMayBlock(where, "SynchronizeExpedited()", "R3");
+  grace_periods_.Wait(/*expedited=*/true);
 }
 
 void Domain::CondSynchronize(GracePeriodCookie cookie, const internal::SourceLocation& where) {
   CheckMayBlock(where, "CondSynchronize()", "R3");  // wrong even when the cookie completed
   if (PollState(cookie)) return;
-  WaitForGracePeriod(/*expedited=*/false, where, "CondSynchronize()");
+  grace_periods_.Wait(/*expedited=*/false);
 }
 
-GracePeriodCookie Domain::GetState() const {
-  // [C1] A read-modify-write: the grace period that starts next reads it (acq_rel exchange), so
-  // the caller's earlier stores (the unpublish) happen before that grace period.
-  const uint64_t seq = gp_seq_.fetch_add(0, std::memory_order_acq_rel);
-  // Idle (even): the next grace period will do. In progress (odd): it may have begun before the
-  // caller's stores, so the one after it.
-  return GracePeriodCookie((seq + 3) & ~uint64_t{1});
-}
+GracePeriodCookie Domain::GetState() const { return GracePeriodCookie(grace_periods_.GetState()); }
 
 GracePeriodCookie Domain::StartPoll() {
   const GracePeriodCookie cookie = GetState();
@@ -179,7 +150,7 @@ GracePeriodCookie Domain::StartPoll() {
 }
 
 bool Domain::PollState(GracePeriodCookie cookie) const {
-  return gp_seq_.load(std::memory_order_acquire) >= cookie.seq_;  // [C2]
+  return grace_periods_.PollState(cookie.seq_);
 }
 
 void Domain::CheckMayBlock(const internal::SourceLocation& where, const char* operation,
@@ -198,96 +169,8 @@ void Domain::CheckMayBlock(const internal::SourceLocation& where, const char* op
   }
 }
 
-void Domain::WaitForGracePeriod(bool expedited, const internal::SourceLocation& where,
-                                const char* operation) {
-  CheckMayBlock(where, operation, "R3");
-  const GracePeriodCookie cookie = GetState();
-  UpdateLock lock(gp_mu_);
-  // Another caller's grace period, run while we waited for the lock, may already cover us.
-  if (PollState(cookie)) return;
-  RunGracePeriod(expedited);
-}
-
-void Domain::RunGracePeriod(bool expedited) {
-  const uint64_t seq = gp_seq_.load(std::memory_order_relaxed);
-  gp_seq_.exchange(seq + 1, std::memory_order_acq_rel);  // [C1]
-  std::atomic_thread_fence(std::memory_order_seq_cst);   // [S1]
-  // The caller itself is outside every section (R3), so with no other registered thread there is
-  // nobody to wait for.
-  if (internal::OtherThreadsRegistered() && !busted_.load(std::memory_order_relaxed)) {
-    const auto start = std::chrono::steady_clock::now();
-    // [F1] heavy: after it every reader either is visibly inside a section (its ctr is stored)
-    // or will see everything written before the grace period began.
-    internal::HeavyFence();
-    const uint64_t target = epoch_.load(std::memory_order_relaxed) + 1;
-    epoch_.store(target, std::memory_order_relaxed);
-    internal::ForEachRecord(
-        [&](internal::ThreadRecord& r) { WaitForReader(r, target, expedited, start); });
-    const uint64_t ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                  std::chrono::steady_clock::now() - start)
-                                                  .count());
-    gp_waited_.fetch_add(1, std::memory_order_relaxed);
-    gp_wait_ns_total_.fetch_add(ns, std::memory_order_relaxed);
-    if (ns > gp_wait_ns_max_.load(std::memory_order_relaxed)) {
-      gp_wait_ns_max_.store(ns, std::memory_order_relaxed);  // only the holder of gp_mu_ writes
-    }
-  }
-  gp_seq_.store(seq + 2, std::memory_order_release);  // [C2]
-}
-
-// Waits until `r` is outside every section of this domain that began before the epoch `target`.
-// A reader whose ctr is at least `target` began its section after the heavy fence and needs no
-// wait; that is what lets a grace period end under a continuous stream of readers.
-void Domain::WaitForReader(internal::ThreadRecord& r, uint64_t target, bool expedited,
-                           std::chrono::steady_clock::time_point start) {
-  internal::ReaderState& reader = r.reader[slot_];
-  const auto blocks = [&] {
-    const uint64_t c = reader.ctr.load(std::memory_order_acquire);  // [R1]/[R2]
-    return c != 0 && c < target;
-  };
-  for (int i = 0; i < kSpinIterations; ++i) {
-    if (!blocks()) return;
-    internal::CpuRelax();
-  }
-  // R13: report a reader that holds up this grace period for longer than stall_timeout_. Returns
-  // how long until the next report is due.
-  auto next_report = start + stall_timeout_;
-  const auto check_stall = [&] {
-    const auto now = std::chrono::steady_clock::now();
-    if (now >= next_report) {
-      internal::Report(
-          "R13: rcu stall: thread %d has held up a grace period of domain slot %d for %.3f s "
-          "inside a read-side section",
-          r.tid.load(std::memory_order_relaxed), slot_,
-          std::chrono::duration<double>(now - start).count());
-      next_report = now + stall_timeout_;
-    }
-    return next_report - now;
-  };
-  for (int i = 0; expedited || i < kYieldIterations; ++i) {
-    if (!blocks()) return;
-    sched_yield();
-    if (i % 64 == 63) check_stall();
-  }
-  // Sleep until this reader leaves. Only it is asked to wake us, and only once.
-  std::atomic<uint32_t>& word = internal::SlotWakeWord(slot_);
-  reader.exit.fetch_or(internal::kWakeRequested, std::memory_order_relaxed);
-  internal::HeavyFence();  // [F2] heavy
-  for (;;) {
-    const uint32_t generation = word.load(std::memory_order_acquire);
-    if (!blocks()) break;
-    const int64_t timeout_ns =
-        std::chrono::duration_cast<std::chrono::nanoseconds>(check_stall()).count();
-    internal::FutexWait(&word, generation, std::max<int64_t>(timeout_ns, 1));
-  }
-  reader.exit.fetch_and(~internal::kWakeRequested, std::memory_order_relaxed);
-}
-
-void Domain::ExitSlowPath(internal::ReaderState& reader) {
-  internal::LightFence(light_);  // [F2] light, for fallback readers
-  if ((reader.exit.load(std::memory_order_relaxed) & internal::kWakeRequested) == 0) return;
-  reader.exit.fetch_and(~internal::kWakeRequested, std::memory_order_relaxed);  // once per sleep
-  internal::WakeSlot(slot_);
+void Domain::Queued(internal::CallbackQueue::Appended appended) {
+  reclaimer_->OnQueued(appended.queued, appended.first);
 }
 
 void Domain::Barrier(const internal::SourceLocation& where) {
@@ -298,10 +181,9 @@ void Domain::Barrier(const internal::SourceLocation& where) {
 void Domain::BarrierAtExit() {
   if (reclaimer_->Barrier(std::chrono::steady_clock::now() + kExitPatience)) return;
   std::string readers;
-  internal::ForEachRecord([&](const internal::ThreadRecord& r) {
-    if (r.in_use.load(std::memory_order_acquire) &&
-        r.reader[slot_].ctr.load(std::memory_order_acquire) != 0) {
-      readers += " " + std::to_string(r.tid.load(std::memory_order_relaxed));
+  read_side_.registry().ForEachLocked([&](internal::ThreadState& s) {
+    if (s.reader.ctr.load(std::memory_order_acquire) != 0) {
+      readers += " " + std::to_string(s.reader.tid);
     }
   });
   const DomainStats stats = Stats();
@@ -315,39 +197,21 @@ void Domain::BarrierAtExit() {
 DomainStats Domain::Stats() const {
   DomainStats stats;
   stats.grace_periods = GracePeriodsCompleted();
-  stats.grace_periods_waited = gp_waited_.load(std::memory_order_relaxed);
-  if (stats.grace_periods_waited != 0) {
-    stats.mean_grace_period_us = gp_wait_ns_total_.load(std::memory_order_relaxed) / 1e3 /
-                                 static_cast<double>(stats.grace_periods_waited);
+  const internal::GracePeriods::Stats gp = grace_periods_.GetStats();
+  stats.grace_periods_waited = gp.waited;
+  if (gp.waited != 0) {
+    stats.mean_grace_period_us = gp.wait_ns_total / 1e3 / static_cast<double>(gp.waited);
   }
-  stats.max_grace_period_us = gp_wait_ns_max_.load(std::memory_order_relaxed) / 1e3;
-  reclaimer_->FillStats(stats);
+  stats.max_grace_period_us = gp.wait_ns_max / 1e3;
+  const internal::Reclaimer::Stats callbacks = reclaimer_->GetStats();
+  stats.callbacks_queued = callbacks.queued;
+  stats.callbacks_invoked = callbacks.invoked;
+  stats.callbacks_pending = callbacks.queued - callbacks.invoked;
+  stats.pending_bytes = callbacks.pending_bytes;
+  stats.peak_pending = callbacks.peak_pending;
+  stats.callback_batches = callbacks.batches;
+  stats.throttled = callbacks.throttled;
   return stats;
-}
-
-void Domain::QueuedSlowPath(uint64_t queued, bool first) { reclaimer_->OnQueued(queued, first); }
-
-void Domain::EnqueueSlowPath(internal::ThreadRecord* r, void* p, void (*fn)(void*), size_t bytes,
-                             const internal::SourceLocation& where) {
-  // This thread's queue is empty (or was stolen by a callback thread), or its tail block is full.
-  internal::RetireBlock* fresh = reclaimer_->TakeBlock();
-  fresh->entries[0] = {p, fn};
-  fresh->bytes = bytes;
-  fresh->count = 1;
-  internal::ReaderState* outermost = Begin(r, where);  // see Enqueue()
-  std::atomic<internal::RetireBlock*>& queue = r->queue[slot_];
-  const bool first = queue.load(std::memory_order_relaxed) == nullptr;
-  if (first) {
-    queue.store(fresh, std::memory_order_release);
-  } else {
-    r->queue_tail[slot_]->next = fresh;  // read by the stealer only after a grace period
-  }
-  r->queue_tail[slot_] = fresh;
-  End(r, outermost, where);
-  // [F3] light: the new chain is published before Queued() looks for idle callback threads
-  // (End() fences only for an outermost section).
-  if (first) internal::LightFence(light_);
-  Queued(r, bytes, first);
 }
 
 // fork() ---------------------------------------------------------------------------------------
@@ -357,59 +221,46 @@ void Domain::EnqueueSlowPath(internal::ThreadRecord* r, void* p, void (*fn)(void
 // child gets a consistent copy. fork() never waits for a reader: grace periods in progress are
 // left alone. In the child every other thread is gone, and with it every section a grace period
 // could wait for (the forking thread itself may be inside one; no grace period of the parent
-// waits for the child's copy of it). So the child ends any grace period that was in progress
-// (its waiters do not exist there), releases the records of threads that did not survive, hands
-// every callback not yet run to its domain (the callback threads restart on demand), and
-// unlocks.
-
-void Domain::PrepareFork() { reclaimer_->PauseForFork(); }
-
-void Domain::ParentAfterFork() { reclaimer_->UnlockAfterFork(/*child=*/false); }
-
-void Domain::ChildAfterFork() {
-  reclaimer_->UnlockAfterFork(/*child=*/true);
-  // A grace period in progress belonged to a thread that is gone, and every reader it waited
-  // for is gone too: it is complete. Its lock may be held by that thread: start a fresh one.
-  const uint64_t seq = gp_seq_.load(std::memory_order_relaxed);
-  gp_seq_.store((seq + 1) & ~uint64_t{1}, std::memory_order_relaxed);
-  new (&gp_mu_) UpdateMutex;
-}
+// waits for the child's copy of it). So the child releases the states of threads that did not
+// survive (their sections ended, their queues kept), ends any grace period that was in progress
+// (its waiters do not exist there), hands every callback not yet run to its domain (the callback
+// threads restart on demand), and unlocks.
 
 namespace internal {
 
-void ForkPrepare() {
+void ForkPrepare() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   // R15: fork() waits for the callbacks running at that moment; from a callback it would wait
   // for itself.
   if (tls_invoking_callbacks != nullptr) {
     Die(SourceLocation::current(),
         "R15: fork() called from an RCU callback (fork() waits for the callbacks being run)");
   }
-  DomainTable& table = Table();
-  table.mu.lock();
-  for (Domain* d : table.slots) {
-    if (d != nullptr) d->PrepareFork();
-  }
+  LiveDomains& live = Live();
+  live.mu.lock();
+  for (Domain* d : live.domains) d->reclaimer_->PauseForFork();
+  ThreadRegistry::LockAllForFork();  // after the reclaimers: a collector takes a registry's lock
   LockCheckerForFork();
 }
 
-void ForkParent() {
+void ForkParent() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   UnlockCheckerAfterFork();
-  DomainTable& table = Table();
-  for (Domain* d : table.slots) {
-    if (d != nullptr) d->ParentAfterFork();
-  }
-  table.mu.unlock();
+  ThreadRegistry::UnlockAllAfterFork(/*child=*/false);
+  LiveDomains& live = Live();
+  for (Domain* d : live.domains) d->reclaimer_->UnlockAfterFork(/*child=*/false);
+  live.mu.unlock();
 }
 
-void ForkChild() {
+void ForkChild() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   UnlockCheckerAfterFork();
-  DomainTable& table = Table();
-  // Domains first: they collect the queues of every record, including those released below.
-  for (Domain* d : table.slots) {
-    if (d != nullptr) d->ChildAfterFork();
+  // Registries first: the departed threads' queues move to their departed lines, which the
+  // reclaimers then take over with every other callback not yet run.
+  ThreadRegistry::UnlockAllAfterFork(/*child=*/true);
+  LiveDomains& live = Live();
+  for (Domain* d : live.domains) {
+    d->reclaimer_->UnlockAfterFork(/*child=*/true);
+    d->grace_periods_.ResetInChild();
   }
-  RegistryAfterForkInChild();
-  table.mu.unlock();
+  live.mu.unlock();
 }
 
 }  // namespace internal

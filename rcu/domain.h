@@ -12,8 +12,9 @@
 // old one).
 //
 // A process-wide domain, `Domain::Default()`, serves most programs. Create your own domain only to
-// isolate grace periods: a grace period of one domain never waits for readers of another. At most
-// 64 domains may be alive at once.
+// isolate grace periods: a grace period of one domain never waits for readers of another. Domains
+// are cheap: create as many as you need (thousands may be alive at once); a thread pays 128 bytes
+// for each domain it uses, on its first use.
 //
 // Read side:    `rcu::ReadGuard guard(domain);` (or `domain.lock()` / `domain.unlock()`, so
 //               `std::scoped_lock<rcu::Domain>` works). Sections nest (strictly: an inner
@@ -80,14 +81,13 @@
 #include <cstdint>
 #include <memory>
 
-#include "absl/base/optimization.h"
 #include "rcu/callback.h"
+#include "rcu/internal/callback_queue.h"
 #include "rcu/internal/checker.h"
+#include "rcu/internal/grace_periods.h"
+#include "rcu/internal/read_side.h"
 #include "rcu/internal/retire_block.h"
 #include "rcu/internal/source_location.h"
-#include "rcu/internal/sys.h"
-#include "rcu/internal/thread_registry.h"
-#include "rcu/update_mutex.h"
 
 namespace rcu {
 namespace internal {
@@ -149,8 +149,7 @@ class Domain {
  public:
   // Domain::Domain()
   //
-  // A new, independent domain. Aborts if 64 domains are already alive, or if `options` are out of
-  // range (R14).
+  // A new, independent domain. Aborts if `options` are out of range (R14).
   explicit Domain(const DomainOptions& options = DomainOptions(),
                   const internal::SourceLocation& where = internal::SourceLocation::current());
 
@@ -185,31 +184,16 @@ class Domain {
   // async-signal-safe.
   // Requires (unlock): the calling thread is inside a section of this domain (R5).
   void lock(const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    internal::ThreadRecord* r = Record();
-    internal::ReaderState* outermost = Begin(r, where);
-    // A signal handler that runs its own lock()/unlock() between these lines finds the section
-    // open (nested) and leaves lock_owns alone unless it found lock_depth at 0.
-    if (r->lock_depth[slot_]++ == 0) r->lock_owns[slot_] = outermost != nullptr;
+    read_side_.Lock(where);
   }
   void unlock(const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    internal::ThreadRecord* r = internal::tls_record;
-    if (internal::kDebugChecks && (r == nullptr || r->lock_depth[slot_] == 0)) {
-      internal::Die(where, "R5: bad unlock balance: Domain::unlock() without a matching lock() "
-                           "on this thread");
-    }
-    // Read before the decrement: a handler's lock() that finds the depth at 0 rewrites it.
-    const bool owns = r->lock_owns[slot_];
-    const bool outermost = --r->lock_depth[slot_] == 0 && owns;
-    End(r, outermost ? &r->reader[slot_] : nullptr, where);
+    read_side_.Unlock(where);
   }
 
   // Domain::InReadSection()
   //
   // Whether the calling thread is inside a read-side section of this domain.
-  bool InReadSection() const {
-    const internal::ThreadRecord* r = internal::tls_record;
-    return r != nullptr && r->reader[slot_].ctr.load(std::memory_order_relaxed) != 0;
-  }
+  bool InReadSection() const { return read_side_.InSection(); }
 
   // Domain::Synchronize()
   //
@@ -280,7 +264,7 @@ class Domain {
     if (internal::kDebugChecks) {
       internal::NoteRetired(erased, sizeof(T), /*check_double_retire=*/true, where);
     }
-    Enqueue(erased, &DeleteErased<T, Deleter>, sizeof(T), where);
+    Enqueue(erased, &internal::DeleteErased<T, Deleter>, sizeof(T), where);
   }
 
   // Domain::Barrier()
@@ -301,9 +285,7 @@ class Domain {
   // Domain::GracePeriodsCompleted()
   //
   // How many grace periods this domain has completed (monotonic; for statistics and tests).
-  uint64_t GracePeriodsCompleted() const {
-    return gp_seq_.load(std::memory_order_acquire) / 2;
-  }
+  uint64_t GracePeriodsCompleted() const { return grace_periods_.Completed(); }
 
  private:
   friend class ReadGuard;
@@ -312,54 +294,24 @@ class Domain {
   friend void internal::ForkParent();
   friend void internal::ForkChild();
 
-  static constexpr uint32_t kMaxNesting = 1u << 20;
-
   static Domain* CreateDefault();
-  static internal::ThreadRecord* Record();
-  // Begins a section on `r`. Returns the reader state whose counter to clear at the end when this
-  // is the outermost section, else null; End() takes what Begin() returned.
-  internal::ReaderState* Begin(internal::ThreadRecord* r, const internal::SourceLocation& where);
-  void End(internal::ThreadRecord* r, internal::ReaderState* outermost,
-           const internal::SourceLocation& where);
-  void ExitSlowPath(internal::ReaderState& reader);
-  void WaitForGracePeriod(bool expedited, const internal::SourceLocation& where,
-                          const char* operation);
   void CheckMayBlock(const internal::SourceLocation& where, const char* operation, const char* rule);
   // Appends {p, fn} to the calling thread's queue (Call and Retire).
-  void Enqueue(void* p, void (*fn)(void*), size_t bytes, const internal::SourceLocation& where);
-  void EnqueueSlowPath(internal::ThreadRecord* r, void* p, void (*fn)(void*), size_t bytes,
-                       const internal::SourceLocation& where);
-  // Counts a queued callback; `first` when it started a new queue (a sleeping callback thread may
-  // need waking).
-  void Queued(internal::ThreadRecord* r, size_t bytes, bool first);
-  void QueuedSlowPath(uint64_t queued, bool first);
-  void RunGracePeriod(bool expedited) ABSL_EXCLUSIVE_LOCKS_REQUIRED(gp_mu_);
-  void WaitForReader(internal::ThreadRecord& r, uint64_t target, bool expedited,
-                     std::chrono::steady_clock::time_point start);
+  void Enqueue(void* p, void (*fn)(void*), size_t bytes, const internal::SourceLocation& where) {
+    const internal::CallbackQueue::Appended appended = queue_.Append(p, fn, bytes, where);
+    if (ABSL_PREDICT_FALSE(appended.queued != 0)) Queued(appended);
+  }
+  void Queued(internal::CallbackQueue::Appended appended);
   void BarrierAtExit();
-  // fork() handlers (domain.cc): quiesce, then resume in the parent or reset in the child.
-  void PrepareFork() ABSL_NO_THREAD_SAFETY_ANALYSIS;
-  void ParentAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS;
-  void ChildAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
-  // Read by every reader, written once per grace period: kept on one line of its own.
-  alignas(64) std::atomic<uint64_t> epoch_{1};
-  const int slot_;
-  const bool light_;  // internal::LightReadersEnabled(), read on every section
-  const std::chrono::nanoseconds stall_timeout_;
-  const internal::SourceLocation created_at_;  // named by R10 reports
-  // Torture and sanitizer self-tests only (set through internal::DomainTestPeer): grace periods
-  // that do not wait, the "busted" RCU a test must catch.
-  std::atomic<bool> busted_{false};
-
-  // Grace-period state: even = idle, odd = a grace period in progress.
-  alignas(64) mutable std::atomic<uint64_t> gp_seq_{0};
-  UpdateMutex gp_mu_;
-  std::atomic<uint64_t> gp_waited_{0};
-  std::atomic<uint64_t> gp_wait_ns_total_{0};
-  std::atomic<uint64_t> gp_wait_ns_max_{0};
-
-  std::unique_ptr<internal::Reclaimer> reclaimer_;
+  // The parts, each with one concept (see "How the core fits together" in README.md); each takes
+  // the parts it needs and none knows the Domain.
+  internal::ReadSide read_side_;        // sections, thread states (its registry)
+  internal::GracePeriods grace_periods_;  // sequence, cookies, the reader scan, stalls
+  internal::BlockPool pool_;              // empty retire blocks
+  internal::CallbackQueue queue_;         // Call()/Retire() appends, collection
+  std::unique_ptr<internal::Reclaimer> reclaimer_;  // callback threads, Barrier, back-pressure
+  const internal::SourceLocation created_at_;        // named by R10 reports
 };
 
 // `rcu::ReadGuard` holds a read-side section of a domain for its scope. It is the read token:
@@ -371,10 +323,10 @@ class ReadGuard {
       Domain& domain = Domain::Default(),
       const internal::SourceLocation& where = internal::SourceLocation::current())
       : domain_(domain),
-        record_(Domain::Record()),
-        outermost_(domain.Begin(record_, where)),
+        state_(domain.read_side_.Mine()),
+        outermost_(domain.read_side_.Begin(state_, where)),
         where_(where) {}
-  ~ReadGuard() { domain_.End(record_, outermost_, where_); }
+  ~ReadGuard() { domain_.read_side_.End(state_, outermost_, where_); }
 
   ReadGuard(const ReadGuard&) = delete;
   ReadGuard& operator=(const ReadGuard&) = delete;
@@ -386,84 +338,13 @@ class ReadGuard {
 
  private:
   Domain& domain_;
-  internal::ThreadRecord* const record_;
-  internal::ReaderState* const outermost_;
+  internal::ThreadState* const state_;
+  internal::ReaderLine* const outermost_;
   const internal::SourceLocation where_;  // R5 reports name the guard's line
 };
 
 // ---------------------------------------------------------------------------------------------
-// Implementation details: the read-side fast path is inline.
-
-inline internal::ThreadRecord* Domain::Record() {
-  internal::ThreadRecord* r = internal::tls_record;
-  if (ABSL_PREDICT_FALSE(r == nullptr)) r = internal::RegisterThisThread();
-  return r;
-}
-
-// Ordering (labels pair with domain.cc): [F1] a reader's entry fence pairs with the grace
-// period's heavy fence; [F2] a reader's exit fence pairs with the heavy fence of a grace period
-// about to sleep on it; [R1]/[R2] release stores of the counter carry the section's accesses to
-// the grace period's acquire load. Debug bookkeeping comes after the counter on entry and before
-// it on exit, so that a signal handler's section that lands anywhere in between balances.
-inline internal::ReaderState* Domain::Begin(internal::ThreadRecord* r,
-                                            const internal::SourceLocation& where) {
-  internal::ReaderState& reader = r->reader[slot_];
-  const bool light = light_;  // read before the fence, which would force a reload
-  internal::ReaderState* outermost = nullptr;
-  if (reader.ctr.load(std::memory_order_relaxed) == 0) {
-    // [R1] release: the previous section's accesses happen before a grace period that reads
-    // this value (C++20 release sequences do not carry same-thread stores).
-    reader.ctr.store(epoch_.load(std::memory_order_relaxed), std::memory_order_release);
-    internal::LightFence(light);  // [F1] light
-    outermost = &reader;
-  }
-  if (internal::kDebugChecks && ABSL_PREDICT_FALSE(++r->debug_depth[slot_] > kMaxNesting)) {
-    internal::Die(where, "R5: read-side sections nested more than %u deep (unbalanced lock()?)",
-                  kMaxNesting);
-  }
-  return outermost;
-}
-
-inline void Domain::End(internal::ThreadRecord* r, internal::ReaderState* outermost,
-                        const internal::SourceLocation& where) {
-  if (internal::kDebugChecks) {
-    if (ABSL_PREDICT_FALSE(r != internal::tls_record)) {
-      internal::Die(where, "R5: bad unlock balance: read-side section ended on another thread "
-                           "than the one that entered it");
-    }
-    const uint32_t depth = r->debug_depth[slot_];
-    if (ABSL_PREDICT_FALSE(depth == 0)) {
-      internal::Die(where, "R5: bad unlock balance: section ended twice");
-    }
-    if (ABSL_PREDICT_FALSE(depth != 1 && outermost != nullptr)) {
-      internal::Die(where, "R5: bad unlock balance: the outermost read-side section ended while "
-                           "a section nested in it is still open");
-    }
-    r->debug_depth[slot_] = depth - 1;
-  }
-  if (outermost == nullptr) return;
-  outermost->ctr.store(0, std::memory_order_release);  // [R2]
-  // [F2] light: LightFence(true) is this compiler fence; fallback readers have kFallbackFence set
-  // and fence for real in ExitSlowPath(), before they look at kWakeRequested.
-  std::atomic_signal_fence(std::memory_order_seq_cst);
-  // Through `outermost`, not slot_: after the fence the compiler must reload members.
-  if (ABSL_PREDICT_FALSE(outermost->exit.load(std::memory_order_relaxed) != 0)) {
-    ExitSlowPath(*outermost);
-  }
-}
-
-inline void Domain::Queued(internal::ThreadRecord* r, size_t bytes, bool first) {
-  std::atomic<uint64_t>& queued = r->queued[slot_];
-  const uint64_t n = queued.load(std::memory_order_relaxed) + 1;
-  queued.store(n, std::memory_order_relaxed);
-  if (bytes != 0) {
-    std::atomic<uint64_t>& b = r->queued_bytes[slot_];
-    b.store(b.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
-  }
-  if (ABSL_PREDICT_FALSE(first || n % internal::kQueuedFlushInterval == 0)) {
-    QueuedSlowPath(n, first);
-  }
-}
+// Implementation details: the read-side fast path is inline (rcu/internal/read_side.h).
 
 inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
                          const internal::SourceLocation& where) {
@@ -473,41 +354,6 @@ inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
   }
   head->func = func;
   Enqueue(head, &internal::RunCallbackHead, 0, where);
-}
-
-inline void Domain::Enqueue(void* p, void (*fn)(void*), size_t bytes,
-                            const internal::SourceLocation& where) {
-  internal::ThreadRecord* r = Record();
-  // The section keeps a callback thread that steals this queue from reading it before the
-  // append is done (retire_block.h).
-  internal::ReaderState* outermost = Begin(r, where);
-  if (ABSL_PREDICT_TRUE(r->queue[slot_].load(std::memory_order_relaxed) != nullptr)) {
-    internal::RetireBlock* tail = r->queue_tail[slot_];
-    const uint32_t n = tail->count;
-    if (ABSL_PREDICT_TRUE(n < internal::RetireBlock::kCapacity)) {
-      tail->entries[n] = {p, fn};
-      tail->bytes += bytes;
-      tail->count = n + 1;
-      End(r, outermost, where);
-      Queued(r, bytes, /*first=*/false);
-      return;
-    }
-  }
-  End(r, outermost, where);
-  EnqueueSlowPath(r, p, fn, bytes, where);
-}
-
-template <typename T, typename Deleter>
-void Retirable<T, Deleter>::Retire(Domain& domain, const internal::SourceLocation& where) {
-  if (internal::kDebugChecks) {
-    internal::NoteRetired(static_cast<T*>(this), sizeof(T), /*check_double_retire=*/false, where);
-  }
-  domain.Call(&head_, &Invoke, where);
-}
-
-template <typename T, typename Deleter>
-void Retirable<T, Deleter>::Retire(const internal::SourceLocation& where) {
-  Retire(Domain::Default(), where);
 }
 
 }  // namespace rcu

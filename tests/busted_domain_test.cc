@@ -1,5 +1,6 @@
 // A test that cannot fail proves nothing: the reader/updater stress below must pass on a real
-// domain and must fail on a busted one (grace periods that do not wait). How it fails depends on
+// domain and must fail on a busted one (grace periods that do not wait: the busted operations
+// table of tests/testing/torture_ops.h). How it fails depends on
 // the build: the canary check in a plain build, "heap-use-after-free" under ASan, a data race
 // report under TSan. The last one is the proof that TSan sees this library's grace periods as
 // synchronization (no false reports on the real domain) and still sees a free that skipped one.
@@ -15,7 +16,7 @@
 #include "rcu/domain.h"
 #include "rcu/published.h"
 #include "tests/testing/busted.h"
-#include "tests/testing/domain_test_peer.h"
+#include "tests/testing/torture_ops.h"
 
 namespace rcu {
 namespace {
@@ -28,9 +29,8 @@ struct Node {
 
 // Readers hold each node for a while; the updater replaces, "waits", poisons and frees.
 // Exits 0 when no reader saw a dead node.
-void Stress(bool busted) {
+void Stress(const testing_support::TortureOps& ops) {
   Domain domain;
-  internal::DomainTestPeer::SetBusted(domain, busted);
   Published<Node> current(domain, new Node);
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> dead{0}, reads{0};
@@ -52,9 +52,9 @@ void Stress(bool busted) {
   for (int i = 0; std::chrono::steady_clock::now() < deadline && dead.load() == 0; ++i) {
     Node* old = current.Exchange(new Node);
     if (i % 2 == 0) {
-      domain.Synchronize();
+      ops.sync(domain);
     } else {
-      domain.SynchronizeExpedited();
+      ops.sync_expedited(domain);
     }
     old->canary = 0;
     delete old;
@@ -71,11 +71,11 @@ void Stress(bool busted) {
 }
 
 TEST(BustedDomainTest, RealGracePeriodsPass) {
-  EXPECT_EXIT(Stress(/*busted=*/false), testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(Stress(testing_support::kRealOps), testing::ExitedWithCode(0), "");
 }
 
 TEST(BustedDomainTest, GracePeriodsThatDoNotWaitAreCaught) {
-  EXPECT_EXIT(Stress(/*busted=*/true), testing_support::Failed,
+  EXPECT_EXIT(Stress(testing_support::kNoWaitOps), testing_support::Failed,
               testing_support::Detector("FAILURE: a reader saw a freed object"));
 }
 

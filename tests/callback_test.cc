@@ -14,6 +14,7 @@
 
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
+#include "rcu/retirable.h"
 #include "rcu/internal/sys.h"
 #include "rcu/published.h"
 #include "tests/testing/threads.h"

@@ -17,6 +17,7 @@
 
 #include "gtest/gtest.h"
 #include "rcu/callback.h"
+#include "rcu/retirable.h"
 #include "rcu/diagnostics.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"

@@ -4,11 +4,8 @@
 // `Die()`, whose message starts with the rule id from README.md "Rules" (for example
 // "R3: Synchronize() called inside ...") and names the caller's source location.
 //
-// RCU_DEBUG_CHECKS selects the checks that cost something on a fast path (the read side's balance
-// and nesting checks, R1's dereference check, R2's owner check). It defaults to on unless NDEBUG
-// is defined, so `bazel test` (fastbuild) checks and `-c opt` compiles the checks to nothing.
-// Define RCU_DEBUG_CHECKS=1 or 0 to choose explicitly. Checks that guard against a deadlock or a
-// lost object on a slow path (R3, R4, R10) are on in every build: they cost nothing measurable.
+// Which checks run is a build option, RCU_DEBUG_CHECKS (options.h): on in `bazel test`
+// (fastbuild), off in `-c opt`, the same for every file of a build.
 
 #ifndef RCU_INTERNAL_CHECKER_H_
 #define RCU_INTERNAL_CHECKER_H_
@@ -16,15 +13,8 @@
 #include <cstddef>
 
 #include "absl/base/attributes.h"
+#include "rcu/internal/options.h"
 #include "rcu/internal/source_location.h"
-
-#ifndef RCU_DEBUG_CHECKS
-#ifdef NDEBUG
-#define RCU_DEBUG_CHECKS 0
-#else
-#define RCU_DEBUG_CHECKS 1
-#endif
-#endif
 
 namespace rcu::internal {
 

@@ -10,7 +10,6 @@
 #include <new>
 #include <vector>
 
-#include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/internal/sys.h"
 
@@ -20,7 +19,6 @@ constinit thread_local const void* tls_invoking_callbacks = nullptr;
 
 namespace {
 
-constexpr size_t kMaxPooledBlocks = 256;  // 1 MiB
 // Bounds from this value up mean "no bound" (DomainOptions::max_pending_callbacks).
 constexpr uint64_t kUnbounded = uint64_t{1} << 62;
 
@@ -31,25 +29,16 @@ int64_t PendingBound(uint64_t max_pending) {
 
 }  // namespace
 
-Reclaimer::Reclaimer(Domain& domain, int slot, int threads, uint64_t max_pending)
-    : domain_(domain), slot_(slot), threads_(threads), max_pending_(PendingBound(max_pending)) {}
+Reclaimer::Reclaimer(ReadSide& readers, GracePeriods& grace_periods, CallbackQueue& queue,
+                     BlockPool& pool, int threads, uint64_t max_pending)
+    : readers_(readers),
+      grace_periods_(grace_periods),
+      queue_(queue),
+      pool_(pool),
+      threads_(threads),
+      max_pending_(PendingBound(max_pending)) {}
 
-Reclaimer::~Reclaimer() {
-  UpdateLock lock(pool_mu_);
-  for (RetireBlock* block : pool_) delete block;
-}
-
-RetireBlock* Reclaimer::TakeBlock() {
-  {
-    UpdateLock lock(pool_mu_);
-    if (!pool_.empty()) {
-      RetireBlock* block = pool_.back();
-      pool_.pop_back();
-      return block;
-    }
-  }
-  return new RetireBlock;
-}
+Reclaimer::~Reclaimer() = default;
 
 void Reclaimer::DrainAndStop() {
   StartIfQueued();
@@ -60,18 +49,14 @@ void Reclaimer::DrainAndStop() {
     workers.swap(workers_);
   }
   Wake();
+  // Workers exit once a collection comes back empty, so everything queued has run.
   for (const std::unique_ptr<Worker>& w : workers) pthread_join(w->thread, nullptr);
-  // Workers exit once a collection comes back empty, so everything queued has run. Reset the
-  // slot's counters for the next domain that gets it.
-  ForEachRecord([&](ThreadRecord& r) {
-    r.queued[slot_].store(0, std::memory_order_relaxed);
-    r.queued_bytes[slot_].store(0, std::memory_order_relaxed);
-  });
 }
 
 void Reclaimer::OnQueued(uint64_t queued, bool first) {
   if (ABSL_PREDICT_FALSE(!started_.load(std::memory_order_acquire))) StartWorkers();
-  // [F3] after the queueing thread's light fence (Domain::EnqueueSlowPath); pairs with Idle().
+  // [F3] after the queueing thread's light fence (CallbackQueue::AppendSlowPath); pairs with
+  // Idle().
   if (first && idle_workers_.load(std::memory_order_relaxed) > 0) Wake();
   if (queued % kQueuedFlushInterval != 0) return;
   flushed_.fetch_add(kQueuedFlushInterval, std::memory_order_relaxed);
@@ -83,7 +68,7 @@ void Reclaimer::OnQueued(uint64_t queued, bool first) {
   // Never throttle a thread the workers might be waiting for: one inside a section of this
   // domain (the grace period waits for it) or a worker itself.
   if (pending > max_pending_ - static_cast<int64_t>(kQueuedFlushInterval) &&
-      !domain_.InReadSection() && tls_invoking_callbacks == nullptr) {
+      !readers_.InSection() && tls_invoking_callbacks == nullptr) {
     Throttle();
   }
 }
@@ -189,11 +174,7 @@ void Reclaimer::WorkerLoop(Worker& self) {
     if (collected || gp_requested) {
       // [F4] the grace period orders every append to the stolen chains (made inside read-side
       // sections, retire_block.h) before the callbacks run.
-      if (expedite_.load(std::memory_order_relaxed)) {
-        domain_.SynchronizeExpedited();
-      } else {
-        domain_.Synchronize();
-      }
+      grace_periods_.Wait(/*expedited=*/expedite_.load(std::memory_order_relaxed));
     }
     if (collected) {
       {
@@ -276,17 +257,10 @@ Reclaimer::Batch Reclaimer::CollectLocked() {
   if (orphans_.load(std::memory_order_relaxed) != nullptr) {
     batch.push_back(orphans_.exchange(nullptr, std::memory_order_acquire));
   }
-  ForEachRecord([&](ThreadRecord& r) {
-    std::atomic<RetireBlock*>& queue = r.queue[slot_];
-    if (queue.load(std::memory_order_relaxed) == nullptr) return;
-    // The owner may still be appending: the chain is read only after the grace period [F4].
-    if (RetireBlock* chain = queue.exchange(nullptr, std::memory_order_acq_rel)) {
-      batch.push_back(chain);
-    }
-  });
+  for (RetireBlock* chain : queue_.Steal()) batch.push_back(chain);
   if (!batch.empty()) {
     batches_.fetch_add(1, std::memory_order_relaxed);
-    const uint64_t queued = ExactQueued();
+    const uint64_t queued = queue_.Queued();
     const uint64_t invoked = invoked_.load(std::memory_order_relaxed);
     const uint64_t pending = queued > invoked ? queued - invoked : 0;
     uint64_t peak = peak_pending_.load(std::memory_order_relaxed);
@@ -310,23 +284,12 @@ void Reclaimer::Invoke(Batch& batch) {
       }
       invoked += block->count;
       bytes += block->bytes;
-      RetireBlock* next = block->next;
-      block->next = nullptr;
-      block->count = 0;
-      block->bytes = 0;
       emptied.push_back(block);
-      block = next;
+      block = block->next;
     }
   }
   tls_invoking_callbacks = nullptr;
-  {
-    UpdateLock lock(pool_mu_);
-    while (!emptied.empty() && pool_.size() < kMaxPooledBlocks) {
-      pool_.push_back(emptied.back());
-      emptied.pop_back();
-    }
-  }
-  for (RetireBlock* block : emptied) delete block;
+  pool_.Give(emptied);
   // Release: a reader of the counters (Stats) that sees these callbacks counted also sees what
   // they did.
   invoked_.fetch_add(invoked, std::memory_order_release);
@@ -334,19 +297,7 @@ void Reclaimer::Invoke(Batch& batch) {
 }
 
 bool Reclaimer::AnythingQueued() const {
-  if (orphans_.load(std::memory_order_acquire) != nullptr) return true;
-  bool any = false;
-  ForEachRecord([&](const ThreadRecord& r) {
-    any = any || r.queue[slot_].load(std::memory_order_acquire) != nullptr;
-  });
-  return any;
-}
-
-uint64_t Reclaimer::ExactQueued() const {
-  uint64_t queued = 0;
-  ForEachRecord(
-      [&](const ThreadRecord& r) { queued += r.queued[slot_].load(std::memory_order_relaxed); });
-  return queued;
+  return orphans_.load(std::memory_order_acquire) != nullptr || queue_.AnythingQueued();
 }
 
 int64_t Reclaimer::ApproximatePending() const {
@@ -354,21 +305,18 @@ int64_t Reclaimer::ApproximatePending() const {
          static_cast<int64_t>(invoked_.load(std::memory_order_relaxed));
 }
 
-void Reclaimer::FillStats(DomainStats& stats) const {
-  uint64_t bytes = 0;
-  ForEachRecord([&](const ThreadRecord& r) {
-    bytes += r.queued_bytes[slot_].load(std::memory_order_relaxed);
-  });
+Reclaimer::Stats Reclaimer::GetStats() const {
+  Stats stats;
   // Invoked counts are read first, so pending never goes below zero.
-  const uint64_t invoked = invoked_.load(std::memory_order_acquire);
+  stats.invoked = invoked_.load(std::memory_order_acquire);
   const uint64_t invoked_bytes = invoked_bytes_.load(std::memory_order_acquire);
-  stats.callbacks_queued = std::max(ExactQueued(), invoked);
-  stats.callbacks_invoked = invoked;
-  stats.callbacks_pending = stats.callbacks_queued - invoked;
+  const uint64_t bytes = queue_.QueuedBytes();
+  stats.queued = std::max(queue_.Queued(), stats.invoked);
   stats.pending_bytes = bytes > invoked_bytes ? bytes - invoked_bytes : 0;
   stats.peak_pending = peak_pending_.load(std::memory_order_relaxed);
-  stats.callback_batches = batches_.load(std::memory_order_relaxed);
+  stats.batches = batches_.load(std::memory_order_relaxed);
   stats.throttled = throttled_.load(std::memory_order_relaxed);
+  return stats;
 }
 
 void Reclaimer::PauseForFork() {
@@ -390,7 +338,7 @@ void Reclaimer::PauseForFork() {
     if (workers_.size() == paused_for_fork_.size()) break;  // no worker started meanwhile
     mu_.unlock();
   }
-  pool_mu_.lock();
+  pool_.LockForFork();
 }
 
 void Reclaimer::UnlockAfterFork(bool child) {
@@ -417,9 +365,7 @@ void Reclaimer::UnlockAfterFork(bool child) {
     for (auto& [seq, batch] : uninvoked_) {
       for (RetireBlock* chain : batch) append(chain);
     }
-    ForEachRecord([&](ThreadRecord& r) {
-      append(r.queue[slot_].exchange(nullptr, std::memory_order_relaxed));
-    });
+    append(queue_.TakeAllInChild());
     orphans_.store(head, std::memory_order_relaxed);
     uninvoked_.clear();
     workers_.clear();
@@ -436,7 +382,7 @@ void Reclaimer::UnlockAfterFork(bool child) {
     std::memcpy(kept->back().get(), static_cast<void*>(&progress_), sizeof(progress_));
     new (&progress_) std::condition_variable_any;
   }
-  pool_mu_.unlock();
+  pool_.UnlockAfterFork();
   mu_.unlock();
 }
 

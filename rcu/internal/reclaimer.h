@@ -1,8 +1,9 @@
 // Not part of the public API; include "rcu/domain.h".
 //
-// The reclaimer runs a domain's deferred callbacks. Queueing is done inline by Domain (into the
-// calling thread's own chain of blocks, see retire_block.h); the reclaimer's worker threads,
-// started on the first callback, loop:
+// The reclaimer runs a domain's deferred callbacks. Queueing is the callback queue's
+// (callback_queue.h); the reclaimer takes the parts it needs (the read side, the grace-period
+// engine, the queue and the block pool), never the Domain. Its worker threads, started on the
+// first callback, loop:
 //
 //   collect  steal every thread's chain (one batch; records of exited threads included, so
 //            nothing they queued is lost), numbered in collection order;
@@ -43,14 +44,11 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "rcu/internal/callback_queue.h"
+#include "rcu/internal/grace_periods.h"
+#include "rcu/internal/read_side.h"
 #include "rcu/internal/retire_block.h"
-#include "rcu/internal/thread_registry.h"
 #include "rcu/update_mutex.h"
-
-namespace rcu {
-class Domain;
-struct DomainStats;
-}  // namespace rcu
 
 namespace rcu::internal {
 
@@ -59,7 +57,8 @@ extern constinit thread_local const void* tls_invoking_callbacks;
 
 class Reclaimer {
  public:
-  Reclaimer(Domain& domain, int slot, int threads, uint64_t max_pending);
+  Reclaimer(ReadSide& readers, GracePeriods& grace_periods, CallbackQueue& queue, BlockPool& pool,
+            int threads, uint64_t max_pending);
   ~Reclaimer();
 
   Reclaimer(const Reclaimer&) = delete;
@@ -72,9 +71,6 @@ class Reclaimer {
   // After the calling thread queued its `queued`-th callback; `first` when it started a new chain
   // (a sleeping worker may need waking).
   void OnQueued(uint64_t queued, bool first);
-  // An empty block for a thread's queue: recycled when one is available. Blocks move between
-  // threads, and recycling them keeps malloc's cross-thread free path off the queueing path.
-  RetireBlock* TakeBlock();
   // Waits until every callback queued before the call has run, or until `deadline`; returns
   // whether everything ran.
   bool Barrier(std::chrono::steady_clock::time_point deadline);
@@ -83,7 +79,15 @@ class Reclaimer {
   bool IsWorker(int tid) const ABSL_LOCKS_EXCLUDED(mu_);
   // Makes a worker run one grace period soon (Domain::StartPoll()).
   void RequestGracePeriod();
-  void FillStats(DomainStats& stats) const;
+  struct Stats {
+    uint64_t queued = 0;  // callbacks queued (Call and Retire) since the domain was created
+    uint64_t invoked = 0;
+    uint64_t pending_bytes = 0;
+    uint64_t peak_pending = 0;
+    uint64_t batches = 0;
+    uint64_t throttled = 0;
+  };
+  Stats GetStats() const;
 
   // fork(): PauseForFork() waits until no worker is invoking callbacks, keeps it so, and takes
   // the reclaimer's locks; UnlockAfterFork() releases them all, and in the child first forgets the
@@ -115,15 +119,16 @@ class Reclaimer {
   void Invoke(Batch& batch);
   bool AnythingQueued() const;
   bool MustWake() const ABSL_LOCKS_EXCLUDED(mu_);
-  uint64_t ExactQueued() const;
   int64_t ApproximatePending() const;
   void Wake();
   void Throttle() ABSL_LOCKS_EXCLUDED(mu_);
   bool BatchesDoneThrough(uint64_t seq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   bool EarlierBatchesDone(uint64_t seq) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  Domain& domain_;
-  const int slot_;
+  ReadSide& readers_;
+  GracePeriods& grace_periods_;
+  CallbackQueue& queue_;
+  BlockPool& pool_;
   const int threads_;
   const int64_t max_pending_;  // INT64_MAX: no bound
 
@@ -135,8 +140,6 @@ class Reclaimer {
   // Collected batches no worker has claimed for invocation yet, by collection number.
   std::vector<std::pair<uint64_t, Batch>> uninvoked_ ABSL_GUARDED_BY(mu_);
   std::vector<Worker*> paused_for_fork_;  // only between PauseForFork() and UnlockAfterFork()
-  UpdateMutex pool_mu_;
-  std::vector<RetireBlock*> pool_ ABSL_GUARDED_BY(pool_mu_);
 
   std::atomic<bool> started_{false};
   std::atomic<bool> stop_{false};

@@ -1,19 +1,20 @@
 // Not part of the public API; include "rcu/domain.h".
 //
-// A block of queued callbacks (the kernel's kvfree_rcu bulk pages). Each thread queues, per
-// domain, into a FIFO chain of blocks (ThreadRecord::queue); `Domain::Retire(p)` appends
-// {p, deleter} and `Domain::Call(head, f)` appends {head, RunCallbackHead}, so one thread's
-// Calls and Retires run in the order it queued them. The owner appends inside a read-side section
-// of the block's domain; a callback thread steals the whole chain (one exchange of the thread's
-// `queue` pointer) and reads it only after a grace period, when every append that raced with the
-// steal has finished. So appends need no atomic read-modify-write, and an append after the steal
-// finds `queue` null and starts a new chain.
+// A block of queued callbacks (the kernel's kvfree_rcu bulk pages), and the pool that recycles
+// them. Each thread queues, per domain, into a FIFO chain of blocks (QueueLine in
+// thread_state.h; the protocol is in callback_queue.h). Blocks move between threads (a queueing
+// thread fills them, a callback thread empties them), and the pool keeps malloc's cross-thread
+// free path off the queueing path.
 
 #ifndef RCU_INTERNAL_RETIRE_BLOCK_H_
 #define RCU_INTERNAL_RETIRE_BLOCK_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "rcu/update_mutex.h"
 
 namespace rcu::internal {
 
@@ -33,6 +34,31 @@ struct RetireBlock {
 };
 
 static_assert(sizeof(RetireBlock) <= 4096, "a block fits a page");
+
+// Empty blocks of one domain, up to 1 MiB of them; the rest go back to malloc.
+class BlockPool {
+ public:
+  BlockPool() = default;
+  ~BlockPool();
+
+  BlockPool(const BlockPool&) = delete;
+  BlockPool& operator=(const BlockPool&) = delete;
+
+  // An empty block: recycled when one is available.
+  RetireBlock* Take() ABSL_LOCKS_EXCLUDED(mu_);
+  // Takes back emptied blocks (their fields reset here).
+  void Give(std::vector<RetireBlock*>& emptied) ABSL_LOCKS_EXCLUDED(mu_);
+
+  // fork(): held by the forking thread across fork().
+  void LockForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.lock(); }
+  void UnlockAfterFork() ABSL_NO_THREAD_SAFETY_ANALYSIS { mu_.unlock(); }
+
+ private:
+  static constexpr size_t kMaxPooled = 256;
+
+  UpdateMutex mu_;
+  std::vector<RetireBlock*> pool_ ABSL_GUARDED_BY(mu_);
+};
 
 }  // namespace rcu::internal
 

@@ -2,58 +2,56 @@
 
 #include <pthread.h>
 #include <signal.h>
-#include <sys/mman.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 #include "rcu/internal/checker.h"
+#include "rcu/internal/signal_safe_memory.h"
 #include "rcu/internal/sys.h"
+#include "rcu/update_mutex.h"
 
 namespace rcu::internal {
 
-constinit thread_local ThreadRecord* tls_record = nullptr;
+constinit thread_local CachedState tls_state_cache[kCacheWays] = {};
 
 namespace {
 
-std::atomic<ThreadRecord*> g_head{nullptr};
-std::atomic<int> g_registered{0};
-
-struct alignas(64) PaddedWord {
-  std::atomic<uint32_t> word{0};
+// A thread's table of its states, indexed by registry id (signal-safe memory; the entries
+// follow the header).
+struct TableEntry {
+  uint64_t serial;  // 0: none
+  ThreadState* state;
 };
-PaddedWord g_slot_wake[kMaxDomains];
-
-void EndSectionsOf(ThreadRecord* r, bool report) {
-  for (int slot = 0; slot < kMaxDomains; ++slot) {
-    r->lock_depth[slot] = 0;
-    r->lock_owns[slot] = false;
-    r->debug_depth[slot] = 0;
-    r->reader[slot].exit.fetch_and(~kWakeRequested, std::memory_order_relaxed);
-    if (r->reader[slot].ctr.load(std::memory_order_relaxed) == 0) continue;
-    if (report) {
-      Report("R6: thread %d exited inside a read-side section of domain slot %d; the section "
-             "was ended for it",
-             r->tid.load(std::memory_order_relaxed), slot);
-    }
-    r->reader[slot].ctr.store(0, std::memory_order_seq_cst);
-    WakeSlot(slot);
+struct ThreadTable {
+  uint64_t capacity;
+  TableEntry* entries() { return reinterpret_cast<TableEntry*>(this + 1); }
+  static size_t Bytes(uint64_t capacity) {
+    return sizeof(ThreadTable) + capacity * sizeof(TableEntry);
   }
-}
+};
 
-void Unregister(void* arg) {
-  auto* r = static_cast<ThreadRecord*>(arg);
-  EndSectionsOf(r, /*report=*/true);
-  tls_record = nullptr;
-  g_registered.fetch_sub(1, std::memory_order_seq_cst);
-  r->in_use.store(false, std::memory_order_release);
+constinit thread_local ThreadTable* tls_table ABSL_ATTRIBUTE_INITIAL_EXEC = nullptr;
+
+// Live registries by id, for departing threads (which must not touch a destroyed domain's
+// states) and fork(). Never destroyed: domains outlive statics.
+struct Registries {
+  UpdateMutex mu;
+  std::vector<ThreadRegistry*> by_id ABSL_GUARDED_BY(mu);
+  std::vector<uint32_t> free_ids ABSL_GUARDED_BY(mu);
+  uint64_t next_serial ABSL_GUARDED_BY(mu) = 1;
+};
+Registries& All() {
+  static Registries* registries = new Registries;
+  return *registries;
 }
 
 pthread_key_t Key() {
   static const pthread_key_t key = [] {
     pthread_key_t k;
-    if (pthread_key_create(&k, &Unregister) != 0) {
+    if (pthread_key_create(&k, &DepartThread) != 0) {
       std::fprintf(stderr, "rcu: pthread_key_create failed\n");
       std::abort();
     }
@@ -64,81 +62,257 @@ pthread_key_t Key() {
 // Created at load time, so that no registration (perhaps in a signal handler) has to.
 [[maybe_unused]] const pthread_key_t g_key_at_load = Key();
 
-// A free record to reuse, or a new one from mmap() (async-signal-safe, unlike malloc()).
-ThreadRecord* AcquireRecord() {
-  for (ThreadRecord* c = g_head.load(std::memory_order_acquire); c != nullptr; c = c->next) {
-    bool expected = false;
-    if (!c->in_use.load(std::memory_order_relaxed) &&
-        c->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
-      return c;
-    }
+}  // namespace
+
+ThreadRegistry::Identity ThreadRegistry::NewIdentity(ThreadRegistry* registry) {
+  Registries& all = All();
+  UpdateLock lock(all.mu);
+  Identity identity{all.next_serial++, 0};
+  if (!all.free_ids.empty()) {
+    identity.id = all.free_ids.back();
+    all.free_ids.pop_back();
+    all.by_id[identity.id] = registry;
+  } else {
+    identity.id = static_cast<uint32_t>(all.by_id.size());
+    all.by_id.push_back(registry);
   }
-  void* memory = mmap(nullptr, sizeof(ThreadRecord), PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (memory == MAP_FAILED) {
-    std::fprintf(stderr, "rcu: cannot allocate a thread record\n");
-    std::abort();
+  return identity;
+}
+
+namespace {
+
+// Blocks every signal for its scope: a handler sees the thread's table and cache either before
+// or after a change, never during one.
+class SignalsBlocked {
+ public:
+  SignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &previous_);
   }
-  auto* r = new (memory) ThreadRecord;
-  if (!LightReadersEnabled()) {
-    for (ReaderState& reader : r->reader) reader.exit.store(kFallbackFence, std::memory_order_relaxed);
-  }
-  r->in_use.store(true, std::memory_order_relaxed);
-  ThreadRecord* head = g_head.load(std::memory_order_relaxed);
-  do {
-    r->next = head;
-  } while (!g_head.compare_exchange_weak(head, r, std::memory_order_release,
-                                         std::memory_order_relaxed));
-  return r;
+  ~SignalsBlocked() { pthread_sigmask(SIG_SETMASK, &previous_, nullptr); }
+
+ private:
+  sigset_t previous_;
+};
+
+void ClearCache() {
+  for (CachedState& c : tls_state_cache) c = CachedState();
 }
 
 }  // namespace
 
-ThreadRecord* RegisterThisThread() {
-  // With signals blocked, a handler sees this thread either unregistered (and registers it
-  // itself, completely, before we get here) or registered.
-  sigset_t all, previous;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, &previous);
-  if (tls_record == nullptr) {
-    ThreadRecord* r = AcquireRecord();
-    r->tid.store(CurrentTid(), std::memory_order_relaxed);
-    g_registered.fetch_add(1, std::memory_order_seq_cst);
-    // [S2] pairs with RunGracePeriod's [S1] (domain.cc): a grace period that did not count this
-    // thread skipped no reader of what it waited for.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-    pthread_setspecific(Key(), r);
-    tls_record = r;
+ThreadRegistry::ThreadRegistry(bool fallback_fence)
+    : ThreadRegistry(NewIdentity(this), fallback_fence) {}
+
+ThreadRegistry::ThreadRegistry(Identity identity, bool fallback_fence)
+    : serial_(identity.serial),
+      way_(identity.id % kCacheWays),
+      id_(identity.id),
+      fallback_fence_(fallback_fence) {}
+
+ThreadRegistry::~ThreadRegistry() {
+  {
+    Registries& all = All();
+    UpdateLock lock(all.mu);  // departing threads skip this registry from here
+    all.by_id[id_] = nullptr;
+    all.free_ids.push_back(id_);
   }
-  pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  return tls_record;
+  SignalsBlocked blocked;
+  UpdateLock lock(mu_);
+  // Threads that still have this domain in their tables never dereference those entries again:
+  // the serial is not reused.
+  for (ThreadState* s = head_.load(std::memory_order_relaxed); s != nullptr;) {
+    ThreadState* next = s->reader.next.load(std::memory_order_relaxed);
+    FreeSignalSafe(s, sizeof(ThreadState));
+    s = next;
+  }
+  for (ThreadState* s = limbo_; s != nullptr;) {
+    ThreadState* next = s->reader.limbo_next;
+    FreeSignalSafe(s, sizeof(ThreadState));
+    s = next;
+  }
+  ClearCache();  // the destroying thread's own entries, should a new domain reuse the address
 }
 
-ThreadRecord* RegistryHead() { return g_head.load(std::memory_order_acquire); }
-
-bool OtherThreadsRegistered() {
-  const int self = tls_record != nullptr ? 1 : 0;
-  return g_registered.load(std::memory_order_seq_cst) > self;
-}
-
-std::atomic<uint32_t>& SlotWakeWord(int slot) { return g_slot_wake[slot].word; }
-
-void WakeSlot(int slot) {
-  g_slot_wake[slot].word.fetch_add(1, std::memory_order_release);
-  FutexWakeAll(&g_slot_wake[slot].word);
-}
-
-void RegistryAfterForkInChild() {
-  int live = 0;
-  for (ThreadRecord* r = g_head.load(std::memory_order_acquire); r != nullptr; r = r->next) {
-    if (r == tls_record) {
-      ++live;
-      continue;
+ThreadState* ThreadRegistry::MineSlowPath(bool register_if_absent) {
+  ThreadTable* table = tls_table;
+  if (table != nullptr && id_ < table->capacity) {
+    const TableEntry& entry = table->entries()[id_];
+    if (entry.serial == serial_) {
+      // Refill the cache. A handler that interrupts here and refills it too writes the same
+      // kind of entry: either one is valid.
+      tls_state_cache[way_] = {serial_, entry.state};
+      return entry.state;
     }
-    EndSectionsOf(r, /*report=*/false);
-    r->in_use.store(false, std::memory_order_relaxed);
   }
-  g_registered.store(live, std::memory_order_seq_cst);
+  return register_if_absent ? Register() : nullptr;
+}
+
+ThreadState* ThreadRegistry::Register() {
+  SignalsBlocked blocked;
+  // A handler may have registered this thread before signals were blocked.
+  if (ThreadState* s = MineSlowPath(/*register_if_absent=*/false)) return s;
+  ThreadTable* table = tls_table;
+  if (table == nullptr || id_ >= table->capacity) {
+    uint64_t capacity = table == nullptr ? kCacheWays : table->capacity;
+    while (capacity <= id_) capacity *= 2;
+    auto* grown = new (AllocateSignalSafe(ThreadTable::Bytes(capacity))) ThreadTable{capacity};
+    if (table != nullptr) {
+      for (uint64_t i = 0; i < table->capacity; ++i) grown->entries()[i] = table->entries()[i];
+      FreeSignalSafe(table, ThreadTable::Bytes(table->capacity));
+    }
+    table = tls_table = grown;
+    pthread_setspecific(Key(), table);
+  }
+  auto* s = new (AllocateSignalSafe(sizeof(ThreadState))) ThreadState;
+  if (fallback_fence_) s->reader.exit.store(kFallbackFence, std::memory_order_relaxed);
+  s->reader.tid = CurrentTid();
+  s->reader.owner = table;
+  ThreadState* head = head_.load(std::memory_order_relaxed);
+  do {
+    s->reader.next.store(head, std::memory_order_relaxed);
+  } while (!head_.compare_exchange_weak(head, s, std::memory_order_release,
+                                        std::memory_order_relaxed));
+  live_.fetch_add(1, std::memory_order_seq_cst);
+  // [S2] pairs with [S1] (grace_periods.cc): a grace period that did not count this thread
+  // skipped no reader of what it waited for.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  table->entries()[id_] = {serial_, s};
+  tls_state_cache[way_] = {serial_, s};
+  return s;
+}
+
+bool ThreadRegistry::OthersRegistered() const {
+  const int64_t self = FindMine() != nullptr ? 1 : 0;
+  return live_.load(std::memory_order_seq_cst) > self;
+}
+
+void ThreadRegistry::Depart(ThreadState* s, bool report) {
+  ReaderLine& reader = s->reader;
+  reader.lock_depth = 0;
+  reader.lock_owns = false;
+  reader.debug_depth = 0;
+  if (reader.ctr.load(std::memory_order_relaxed) != 0) {
+    if (report) {
+      Report("R6: thread %d exited inside a read-side section of domain %u; the section was "
+             "ended for it",
+             reader.tid, id_);
+    }
+    reader.ctr.store(0, std::memory_order_seq_cst);
+    WakeWaiter();
+  }
+  // What the thread queued stays queued, after what departed before it.
+  QueueLine& queue = s->queue;
+  if (RetireBlock* chain = queue.head.exchange(nullptr, std::memory_order_acquire)) {
+    if (departed_.head.load(std::memory_order_relaxed) == nullptr) {
+      departed_.head.store(chain, std::memory_order_release);
+    } else {
+      departed_.tail->next = chain;
+    }
+    departed_.tail = queue.tail;
+  }
+  departed_.queued.fetch_add(queue.queued.load(std::memory_order_relaxed),
+                             std::memory_order_relaxed);
+  departed_.queued_bytes.fetch_add(queue.queued_bytes.load(std::memory_order_relaxed),
+                                   std::memory_order_relaxed);
+  Unlink(s);
+  live_.fetch_sub(1, std::memory_order_seq_cst);
+  reader.limbo_next = limbo_;
+  limbo_ = s;
+}
+
+void ThreadRegistry::Unlink(ThreadState* s) {
+  // Registration only ever replaces the head; every other link changes only under mu_.
+  ThreadState* const next = s->reader.next.load(std::memory_order_relaxed);
+  ThreadState* expected = s;
+  if (head_.compare_exchange_strong(expected, next, std::memory_order_release,
+                                    std::memory_order_acquire)) {
+    return;
+  }
+  for (ThreadState* p = expected; p != nullptr; p = p->reader.next.load(std::memory_order_relaxed)) {
+    if (p->reader.next.load(std::memory_order_relaxed) == s) {
+      // A scan standing on `s` still follows s->next, which is left as it was.
+      p->reader.next.store(next, std::memory_order_release);
+      return;
+    }
+  }
+}
+
+void ThreadRegistry::Reclaim() {
+  ThreadState* limbo;
+  {
+    UpdateLock lock(mu_);
+    limbo = limbo_;
+    limbo_ = nullptr;
+  }
+  if (limbo == nullptr) return;
+  SignalsBlocked blocked;
+  while (limbo != nullptr) {
+    ThreadState* next = limbo->reader.limbo_next;
+    FreeSignalSafe(limbo, sizeof(ThreadState));
+    limbo = next;
+  }
+}
+
+void ThreadRegistry::WakeWaiter() {
+  wake_.word.fetch_add(1, std::memory_order_release);
+  FutexWakeAll(&wake_.word);
+}
+
+void DepartThread(void* arg) {
+  auto* table = static_cast<ThreadTable*>(arg);
+  SignalsBlocked blocked;
+  {
+    Registries& all = All();
+    UpdateLock lock(all.mu);
+    for (uint64_t id = 0; id < table->capacity; ++id) {
+      const TableEntry& entry = table->entries()[id];
+      if (entry.serial == 0 || id >= all.by_id.size()) continue;
+      ThreadRegistry* registry = all.by_id[id];
+      if (registry == nullptr || registry->serial_ != entry.serial) continue;  // destroyed
+      UpdateLock registry_lock(registry->mu_);
+      registry->Depart(entry.state, /*report=*/true);
+    }
+  }
+  ClearCache();
+  tls_table = nullptr;
+  FreeSignalSafe(table, ThreadTable::Bytes(table->capacity));
+}
+
+void ThreadRegistry::LockAllForFork() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  Registries& all = All();
+  all.mu.lock();
+  for (ThreadRegistry* r : all.by_id) {
+    if (r != nullptr) r->mu_.lock();
+  }
+  LockSignalSafeMemoryForFork();
+}
+
+void ThreadRegistry::UnlockAllAfterFork(bool child) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  UnlockSignalSafeMemoryAfterFork();
+  Registries& all = All();
+  for (ThreadRegistry* r : all.by_id) {
+    if (r == nullptr) continue;
+    if (child) {
+      // Only the forking thread survived: every other thread's state departs (its section
+      // ended, its queue kept, no report: those threads did not exit, they do not exist here).
+      int64_t live = 0;
+      for (ThreadState* s = r->head_.load(std::memory_order_relaxed); s != nullptr;) {
+        ThreadState* next = s->reader.next.load(std::memory_order_relaxed);
+        if (s->reader.owner != tls_table) {
+          r->Depart(s, /*report=*/false);
+        } else {
+          ++live;
+        }
+        s = next;
+      }
+      // Recounted: a thread may have been between its push and its count when fork() struck.
+      r->live_.store(live, std::memory_order_seq_cst);
+    }
+    r->mu_.unlock();
+  }
+  all.mu.unlock();
 }
 
 }  // namespace rcu::internal

@@ -1,18 +1,28 @@
 // Not part of the public API; include "rcu/domain.h".
 //
-// The reader registry: one `ThreadRecord` per live thread that has ever entered a read-side
-// section of any domain, holding that thread's reader state and callback queue for every domain
-// (indexed by the domain's slot). Registration is implicit: the first section registers the
-// calling thread, and a pthread key destructor unregisters it when the thread exits, after the
-// thread's C++ thread_local destructors (which may still use RCU). A thread that exits inside a
-// section (R6) is reported and its section is ended, so grace periods never wait for a thread
-// that is gone (R11). What it queued stays in its record and is collected from there.
+// The thread registry of one domain: the per-thread states (thread_state.h) of the threads that
+// use the domain. A thread finds its own state through a small thread-local cache and, behind
+// it, its per-thread table; grace periods and callback collectors find every state through the
+// registry's list.
 //
-// Registration is async-signal-safe: it blocks signals while it runs (so a handler never sees a
-// half-registered thread), allocates records with mmap() rather than malloc(), and creates its
-// pthread key at load time. So a signal handler may enter the first section of a thread.
+// Registration: a thread's first section, Call() or Retire() in a domain allocates its state
+//   (signal-safe memory) and pushes it onto the list with one compare-and-swap. No lock, no
+//   malloc(), signals blocked meanwhile: a signal handler may register its thread.
+// Departure: when the thread exits (a pthread key destructor, after the thread's C++
+//   thread_local destructors, which may still use RCU), each of its states leaves its domain's
+//   list: an open section is ended and reported (R6), its queued chain and counts move to the
+//   registry's departed queue line (collected with the next batch: nothing it queued is lost,
+//   and R11: grace periods never wait for it), and the state goes to limbo.
+// Reclamation: a grace period's scan walks the list without a lock, so a departed state is freed
+//   only at the start of the next grace period (Reclaim(), under the grace-period lock): no scan
+//   is running then, and no later scan can reach it. Grace periods cost what the live threads
+//   cost, not what the peak did.
+// Every other walker (callback collection, statistics, checks) holds the registry's lock, which
+//   departures take too.
 //
-// Records are never freed, only recycled, so a grace period walks the list without locks.
+// Identity: a registry has a dense id (its index in per-thread tables; reused after the domain is
+// destroyed) and a serial (never reused; what a table entry or cache entry is checked against).
+// There is no limit on live domains but memory: a thread's table grows to the highest id it used.
 
 #ifndef RCU_INTERNAL_THREAD_REGISTRY_H_
 #define RCU_INTERNAL_THREAD_REGISTRY_H_
@@ -21,88 +31,130 @@
 #include <cstdint>
 
 #include "absl/base/attributes.h"
-#include "rcu/internal/retire_block.h"
+#include "absl/base/optimization.h"
+#include "absl/base/thread_annotations.h"
+#include "rcu/internal/thread_state.h"
+#include "rcu/update_mutex.h"
 
 namespace rcu::internal {
 
-// How many rcu::Domain objects may be alive at once (the default domain is one of them).
-inline constexpr int kMaxDomains = 64;
-
-// A thread reports its queued-callback count to the domain's back-pressure count in steps of
-// this many callbacks.
-inline constexpr uint64_t kQueuedFlushInterval = 256;
-
-// One thread's reader state for one domain. `ctr` and `exit` share a cache line: a reader
-// leaving its section stores the one and loads the other.
-struct alignas(16) ReaderState {
-  // 0 while the thread is outside every section of the domain; the domain's epoch read at the
-  // outermost entry while inside. Written only by the owning thread (and by the registry for a
-  // thread that exited or did not survive fork()), read by grace periods. Nesting needs no
-  // counter on the fast path: the entry that found ctr at 0 is the outermost one and is the one
-  // that clears it (ReadGuard remembers which it was).
-  std::atomic<uint64_t> ctr{0};
-  // Nonzero sends the thread's section exits through Domain::ExitSlowPath(). Two reasons:
-  // kWakeRequested, set by a grace period about to sleep until this thread leaves its section
-  // (the thread clears it and wakes the sleeper, once per sleep; domain.cc [F2]), and
-  // kFallbackFence, set for good on every record when readers cannot rely on membarrier (their
-  // exit needs a real fence). One load covers both on the fast path.
-  std::atomic<uint32_t> exit{0};
+// The per-thread cache in front of the table: direct-mapped by registry id, so a program that
+// alternates between a few domains stays on the fast path.
+struct CachedState {
+  uint64_t serial = 0;  // 0: empty
+  ThreadState* state = nullptr;
 };
+inline constexpr uint32_t kCacheWays = 4;
+extern constinit thread_local CachedState tls_state_cache[kCacheWays] ABSL_ATTRIBUTE_INITIAL_EXEC;
 
-inline constexpr uint32_t kWakeRequested = 1;
-inline constexpr uint32_t kFallbackFence = 2;
+// Called when a thread that used RCU exits (the registry's pthread key destructor).
+void DepartThread(void* table);
 
-struct alignas(64) ThreadRecord {
-  ReaderState reader[kMaxDomains];
-  // Owner-only bookkeeping (and fork/exit cleanup):
-  uint32_t lock_depth[kMaxDomains] = {};   // Domain::lock() nesting
-  bool lock_owns[kMaxDomains] = {};        // the outermost lock() began the outermost section
-  uint32_t debug_depth[kMaxDomains] = {};  // every section; maintained when RCU_DEBUG_CHECKS
-  // This thread's callback queue, per domain: a FIFO chain of retire blocks holding both
-  // Call()s and Retire()s in queueing order. `queue` points at the oldest block; a callback
-  // thread steals the whole chain with one exchange. `queue_tail` is the block the owner
-  // appends to (owner-only; meaningful while `queue` is not null). See retire_block.h.
-  std::atomic<RetireBlock*> queue[kMaxDomains] = {};
-  RetireBlock* queue_tail[kMaxDomains] = {};
-  // How many callbacks and retired bytes this thread has ever queued (owner-written counters,
-  // summed for statistics; they outlive the thread, so nothing it queued is uncounted).
-  std::atomic<uint64_t> queued[kMaxDomains] = {};
-  std::atomic<uint64_t> queued_bytes[kMaxDomains] = {};
-  std::atomic<bool> in_use{false};
-  std::atomic<int> tid{0};
-  ThreadRecord* next = nullptr;  // immutable once the record is published
+class ThreadRegistry {
+ public:
+  // `fallback_fence`: readers cannot rely on membarrier (every state gets kFallbackFence).
+  explicit ThreadRegistry(bool fallback_fence);
+  // Frees every state. Requires: no thread uses the domain any more.
+  ~ThreadRegistry();
+
+  ThreadRegistry(const ThreadRegistry&) = delete;
+  ThreadRegistry& operator=(const ThreadRegistry&) = delete;
+
+  // The calling thread's state, registering the thread on its first use. Async-signal-safe.
+  ThreadState* Mine() {
+    const CachedState& cached = tls_state_cache[way_];
+    if (ABSL_PREDICT_TRUE(cached.serial == serial_)) return cached.state;
+    return MineSlowPath(/*register_if_absent=*/true);
+  }
+  // The calling thread's state, or null if it never used the domain. Async-signal-safe.
+  ThreadState* FindMine() const {
+    const CachedState& cached = tls_state_cache[way_];
+    if (ABSL_PREDICT_TRUE(cached.serial == serial_)) return cached.state;
+    return const_cast<ThreadRegistry*>(this)->MineSlowPath(/*register_if_absent=*/false);
+  }
+
+  // Whether a thread other than the caller has a state here. The caller issues a seq_cst fence
+  // first ([S1], grace_periods.cc), which pairs with the fence registration issues after
+  // counting the new state ([S2]): either the caller counts the new thread, or the new thread's
+  // first section sees everything the caller wrote before its fence.
+  bool OthersRegistered() const;
+
+  // The grace period's scan: every listed state, without a lock. The caller holds the
+  // grace-period lock, which serializes scans with Reclaim().
+  template <typename Fn>
+  void ForEachForScan(Fn fn) const {
+    for (ThreadState* s = head_.load(std::memory_order_acquire); s != nullptr;
+         s = s->reader.next.load(std::memory_order_acquire)) {
+      fn(*s);
+    }
+  }
+  // Frees the states that departed before the call. Requires: no scan in progress.
+  void Reclaim() ABSL_LOCKS_EXCLUDED(mu_);
+
+  // Every listed state, under the registry's lock.
+  template <typename Fn>
+  void ForEachLocked(Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    for (ThreadState* s = head_.load(std::memory_order_acquire); s != nullptr;
+         s = s->reader.next.load(std::memory_order_relaxed)) {
+      fn(*s);
+    }
+  }
+  // Every queue line, under the registry's lock: the departed line first (what exited threads
+  // left queued, oldest first), then each listed state's.
+  template <typename Fn>
+  void ForEachQueueLocked(Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
+    UpdateLock lock(mu_);
+    fn(departed_);
+    for (ThreadState* s = head_.load(std::memory_order_acquire); s != nullptr;
+         s = s->reader.next.load(std::memory_order_relaxed)) {
+      fn(s->queue);
+    }
+  }
+
+  // The futex word a sleeping grace period waits on; readers it asked (kWakeRequested) and
+  // departing threads bump it with WakeWaiter().
+  std::atomic<uint32_t>& wake_word() { return wake_.word; }
+  void WakeWaiter();
+
+  uint32_t id() const { return id_; }
+
+  // fork(): the forking thread holds every registry's lock (and the table of registries) across
+  // fork(). In the child, AfterForkInChild() makes the states of threads that did not survive
+  // depart (their sections ended, their queues kept), then every lock is released.
+  static void LockAllForFork();
+  static void UnlockAllAfterFork(bool child);
+
+ private:
+  friend void DepartThread(void* table);
+  struct Identity {
+    uint64_t serial;
+    uint32_t id;
+  };
+
+  static Identity NewIdentity(ThreadRegistry* registry);
+  ThreadRegistry(Identity identity, bool fallback_fence);
+
+  ThreadState* MineSlowPath(bool register_if_absent);
+  ThreadState* Register();
+  // Takes `s` off the list (ending its section, keeping its queue) and puts it in limbo.
+  void Depart(ThreadState* s, bool report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Unlink(ThreadState* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // Read by every section's cache check: first, on the owner's line.
+  const uint64_t serial_;
+  const uint32_t way_;
+  const uint32_t id_;
+  const bool fallback_fence_;
+  std::atomic<ThreadState*> head_{nullptr};
+  std::atomic<int64_t> live_{0};  // listed states
+  UpdateMutex mu_;
+  QueueLine departed_ ABSL_GUARDED_BY(mu_);
+  ThreadState* limbo_ ABSL_GUARDED_BY(mu_) = nullptr;  // through ReaderLine::limbo_next
+  struct alignas(64) {
+    std::atomic<uint32_t> word{0};
+  } wake_;
 };
-
-// The calling thread's record, or null before its first read-side section.
-extern constinit thread_local ThreadRecord* tls_record ABSL_ATTRIBUTE_INITIAL_EXEC;
-
-// Registers the calling thread (slow path of the first section). Async-signal-safe.
-ThreadRecord* RegisterThisThread();
-
-// The first record of the registry; follow `next`. Skip records that are not `in_use`.
-ThreadRecord* RegistryHead();
-
-// Visits every record ever created, live or recycled (callbacks queued by threads that exited
-// are still in their records).
-template <typename Fn>
-void ForEachRecord(Fn fn) {
-  for (ThreadRecord* r = RegistryHead(); r != nullptr; r = r->next) fn(*r);
-}
-
-// Whether any registered thread other than the caller exists. The caller issues a seq_cst fence
-// first ([S1] in domain.cc), which pairs with the fence registration issues after counting the
-// new thread ([S2]): either the caller sees the new thread, or the new thread's first section
-// sees everything the caller wrote before its fence.
-bool OtherThreadsRegistered();
-
-// The futex word a grace period of the domain in `slot` sleeps on; a reader the sleeper asked
-// (ReaderState::wake), and exiting threads, bump it and wake the sleeper.
-std::atomic<uint32_t>& SlotWakeWord(int slot);
-void WakeSlot(int slot);
-
-// In the child of fork(): releases the records of the threads that did not survive (their
-// sections are ended; their queues stay for the domains to collect).
-void RegistryAfterForkInChild();
 
 }  // namespace rcu::internal
 

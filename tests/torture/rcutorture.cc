@@ -19,8 +19,10 @@
 // alive and whole; at the end the container must hold exactly what the shadows say.
 //
 // --busted=no_wait (grace periods that do not wait), early_callback (the writer ages elements
-// only through callbacks, which run before readers are done), cache (hash_map mode only: the
-// seed's list-with-cache instead of rcu::HashMap) must end in FAILURE within seconds.
+// only through callbacks, which run before readers are done): domain mode, through the busted
+// operations tables of tests/testing/torture_ops.h (the kernel's rcu_torture_ops); cache
+// (hash_map mode only: the seed's list-with-cache instead of rcu::HashMap). Each must end in
+// FAILURE within seconds.
 //
 // Prints the statistics and SUCCESS or FAILURE; exits non-zero on failure.
 
@@ -45,8 +47,8 @@
 #include "containers/replace_map.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"
-#include "tests/testing/domain_test_peer.h"
 #include "tests/testing/seed_cache.h"
+#include "tests/testing/torture_ops.h"
 
 ABSL_FLAG(std::string, mode, "domain", "domain, list, hash_map, copy_on_grow_array, replace_map");
 ABSL_FLAG(double, duration, 5, "seconds to run");
@@ -121,8 +123,11 @@ struct Element {
 
 class DomainTorture {
  public:
-  DomainTorture(Domain& domain, bool callbacks_only)
-      : domain_(domain), callbacks_only_(callbacks_only) {
+  DomainTorture(Domain& domain, const testing_support::TortureOps& ops)
+      : domain_(domain),
+        ops_(ops),
+        // The early-callback flavor's bug lives in callbacks: age through nothing else.
+        callbacks_only_(&ops == &testing_support::kEarlyCallbackOps) {
     for (auto& e : pool_) free_.push_back(&e);
     Element* first = TakeFree();
     first->mbtest.store(1, std::memory_order_relaxed);
@@ -161,7 +166,7 @@ class DomainTorture {
       Stutter();
       Element* fresh = TakeFree();
       if (fresh == nullptr) {  // everything is in the pipe: let it drain
-        domain_.Synchronize();
+        ops_.sync(domain_);
         AgeRemoved();
         continue;
       }
@@ -172,22 +177,22 @@ class DomainTorture {
       const int flavor = callbacks_only_ ? 3 : static_cast<int>(rng() % 4);
       if (flavor == 3) {
         old->managed_by_callback = true;
-        domain_.Call(&old->head, &Self::AgeByCallback);
+        ops_.call(domain_, &old->head, &Self::AgeByCallback);
         callback_flavor_.fetch_add(1, std::memory_order_relaxed);
       } else {
         removed_.push_back(old);
       }
       switch (flavor) {
         case 0:
-          domain_.Synchronize();
+          ops_.sync(domain_);
           break;
         case 1:
-          domain_.SynchronizeExpedited();
+          ops_.sync_expedited(domain_);
           break;
         case 2: {
           const GracePeriodCookie cookie = domain_.GetState();
           while (!domain_.PollState(cookie) && rng() % 4 != 0) std::this_thread::yield();
-          domain_.CondSynchronize(cookie);
+          ops_.cond_sync(domain_, cookie);
           break;
         }
         default:
@@ -204,13 +209,13 @@ class DomainTorture {
       Stutter();
       switch (rng() % 4) {
         case 0:
-          domain_.Synchronize();
+          ops_.sync(domain_);
           break;
         case 1:
-          domain_.SynchronizeExpedited();
+          ops_.sync_expedited(domain_);
           break;
         case 2:
-          domain_.CondSynchronize(domain_.GetState());
+          ops_.cond_sync(domain_, domain_.GetState());
           break;
         default:
           domain_.Barrier();
@@ -254,7 +259,7 @@ class DomainTorture {
       e->managed_by_callback = false;
       instance->Recycle(e);
     } else {
-      instance->domain_.Call(&e->head, &AgeByCallback);  // the next stage after the next GP
+      instance->ops_.call(instance->domain_, &e->head, &AgeByCallback);  // the next stage after the next GP
     }
   }
 
@@ -273,8 +278,9 @@ class DomainTorture {
     return e;
   }
 
-  friend void RunDomain(Domain&, bool);
+  friend void RunDomain(Domain&, const testing_support::TortureOps&);
   Domain& domain_;
+  const testing_support::TortureOps& ops_;
   const bool callbacks_only_;
   Element pool_[100];
   std::mutex free_mu_;
@@ -547,8 +553,8 @@ void RunFor(double seconds) {
   g_stop.store(true);
 }
 
-void RunDomain(Domain& domain, bool callbacks_only) {
-  DomainTorture torture(domain, callbacks_only);
+void RunDomain(Domain& domain, const testing_support::TortureOps& ops) {
+  DomainTorture torture(domain, ops);
   DomainTorture::instance = &torture;
   std::atomic<uint64_t> barriers{0}, churned{0}, flooded{0};
   Threads threads;
@@ -671,7 +677,8 @@ int Main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   const std::string mode = absl::GetFlag(FLAGS_mode);
   const std::string busted = absl::GetFlag(FLAGS_busted);
-  if (busted != "none" && busted != "no_wait" && busted != "early_callback" && busted != "cache") {
+  const testing_support::TortureOps* ops = testing_support::FindOps(busted.c_str());
+  if (ops == nullptr && busted != "cache") {
     std::fprintf(stderr, "unknown --busted=%s\n", busted.c_str());
     return 2;
   }
@@ -680,11 +687,8 @@ int Main(int argc, char** argv) {
               absl::GetFlag(FLAGS_writers));
   {
     Domain domain;
-    if (busted == "no_wait" || busted == "early_callback") {
-      internal::DomainTestPeer::SetBusted(domain, true);
-    }
     if (mode == "domain") {
-      RunDomain(domain, busted == "early_callback");
+      RunDomain(domain, ops != nullptr ? *ops : testing_support::kRealOps);
     } else {
       RunContainer(domain, mode, busted == "cache");
     }

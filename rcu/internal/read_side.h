@@ -1,0 +1,129 @@
+// Not part of the public API; include "rcu/domain.h".
+//
+// The read side of one domain: how a thread enters and leaves a read-side section. A section
+// stamps the thread's reader line (thread_state.h) with the domain's epoch at its outermost entry
+// and clears it at its outermost exit; nothing else on the fast path, no fence (membarrier()
+// stands in for it, see sys.h), no atomic read-modify-write, no line another thread writes. The
+// thread's state comes from the registry (thread_registry.h), which registers the thread on its
+// first section.
+//
+// Nesting: the entry that finds the counter at 0 is the outermost one; Begin() returns its
+// reader line, and End() clears the counter only when given it. Domain::lock()/unlock() cannot
+// carry that token, so they keep a depth on the reader line. Both are async-signal-safe: a
+// handler's section that lands anywhere between two of these steps balances (debug bookkeeping
+// comes after the counter on entry and before it on exit).
+//
+// Ordering (labels pair with grace_periods.cc): [F1] a reader's entry fence pairs with the grace
+// period's heavy fence; [F2] a reader's exit fence pairs with the heavy fence of a grace period
+// about to sleep on it; [R1]/[R2] release stores of the counter carry the section's accesses to
+// the grace period's acquire load.
+
+#ifndef RCU_INTERNAL_READ_SIDE_H_
+#define RCU_INTERNAL_READ_SIDE_H_
+
+#include <atomic>
+#include <cstdint>
+
+#include "absl/base/optimization.h"
+#include "rcu/internal/checker.h"
+#include "rcu/internal/source_location.h"
+#include "rcu/internal/sys.h"
+#include "rcu/internal/thread_registry.h"
+#include "rcu/internal/thread_state.h"
+
+namespace rcu::internal {
+
+class ReadSide {
+ public:
+  static constexpr uint32_t kMaxNesting = 1u << 20;
+
+  ReadSide() : light_(LightReadersEnabled()), registry_(/*fallback_fence=*/!light_) {}
+
+  ReadSide(const ReadSide&) = delete;
+  ReadSide& operator=(const ReadSide&) = delete;
+
+  // The calling thread's state (registering it on first use).
+  ThreadState* Mine() { return registry_.Mine(); }
+
+  // Begins a section. Returns the reader line whose counter End() clears when this is the
+  // outermost section, else null.
+  ReaderLine* Begin(ThreadState* s, const SourceLocation& where) {
+    ReaderLine& reader = s->reader;
+    const bool light = light_;  // read before the fence, which would force a reload
+    ReaderLine* outermost = nullptr;
+    if (reader.ctr.load(std::memory_order_relaxed) == 0) {
+      // [R1] release: the previous section's accesses happen before a grace period that reads
+      // this value (C++20 release sequences do not carry same-thread stores).
+      reader.ctr.store(epoch_.load(std::memory_order_relaxed), std::memory_order_release);
+      LightFence(light);  // [F1] light
+      outermost = &reader;
+    }
+    if (kDebugChecks && ABSL_PREDICT_FALSE(++reader.debug_depth > kMaxNesting)) {
+      Die(where, "R5: read-side sections nested more than %u deep (unbalanced lock()?)",
+          kMaxNesting);
+    }
+    return outermost;
+  }
+
+  // Ends the section Begin() began; `outermost` is what it returned.
+  void End(ThreadState* s, ReaderLine* outermost, const SourceLocation& where) {
+    if (kDebugChecks) CheckEnd(s, outermost, where);
+    if (outermost == nullptr) return;
+    outermost->ctr.store(0, std::memory_order_release);  // [R2]
+    // [F2] light: LightFence(true) is this compiler fence; fallback readers have kFallbackFence
+    // set and fence for real in ExitSlowPath(), before they look at kWakeRequested.
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (ABSL_PREDICT_FALSE(outermost->exit.load(std::memory_order_relaxed) != 0)) {
+      ExitSlowPath(*outermost);
+    }
+  }
+
+  // Domain::lock() / unlock(): a section whose outermost token lives on the reader line.
+  void Lock(const SourceLocation& where) {
+    ThreadState* s = Mine();
+    ReaderLine* outermost = Begin(s, where);
+    // A handler that runs its own Lock()/Unlock() between these lines finds the section open
+    // (nested) and leaves lock_owns alone unless it found lock_depth at 0.
+    if (s->reader.lock_depth++ == 0) s->reader.lock_owns = outermost != nullptr;
+  }
+  void Unlock(const SourceLocation& where) {
+    ThreadState* s = kDebugChecks ? registry_.FindMine() : Mine();
+    if (kDebugChecks && (s == nullptr || s->reader.lock_depth == 0)) {
+      Die(where, "R5: bad unlock balance: Domain::unlock() without a matching lock() on this "
+                 "thread");
+    }
+    // Read before the decrement: a handler's Lock() that finds the depth at 0 rewrites it.
+    const bool owns = s->reader.lock_owns;
+    const bool outermost = --s->reader.lock_depth == 0 && owns;
+    End(s, outermost ? &s->reader : nullptr, where);
+  }
+
+  // Whether the calling thread is inside a section. Async-signal-safe; never registers.
+  bool InSection() const {
+    const ThreadState* s = registry_.FindMine();
+    return s != nullptr && s->reader.ctr.load(std::memory_order_relaxed) != 0;
+  }
+
+  // For the grace-period engine: the epoch readers stamp, advanced once per grace period that
+  // scans (only the holder of the grace-period lock writes it).
+  uint64_t epoch() const { return epoch_.load(std::memory_order_relaxed); }
+  void set_epoch(uint64_t epoch) { epoch_.store(epoch, std::memory_order_relaxed); }
+
+  ThreadRegistry& registry() { return registry_; }
+  const ThreadRegistry& registry() const { return registry_; }
+  bool light() const { return light_; }
+
+ private:
+  void CheckEnd(ThreadState* s, ReaderLine* outermost, const SourceLocation& where);
+  void ExitSlowPath(ReaderLine& reader);
+
+  // Read by every reader, written once per grace period; with the registry's identity (also read
+  // by every section) on one line of its own.
+  alignas(64) std::atomic<uint64_t> epoch_{1};
+  const bool light_;
+  ThreadRegistry registry_;
+};
+
+}  // namespace rcu::internal
+
+#endif  // RCU_INTERNAL_READ_SIDE_H_
