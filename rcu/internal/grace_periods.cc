@@ -76,8 +76,7 @@ void GracePeriods::Run(bool expedited) {
     // [F1] heavy: after it every reader either is visibly inside a section (its ctr is stored)
     // or will see everything written before the grace period began.
     HeavyFence();
-    const uint64_t target = readers_.epoch() + 1;
-    readers_.set_epoch(target);
+    const uint64_t target = readers_.AdvanceEpoch();
     registry.ForEachForScan(
         [&](ThreadState& s) { WaitForReader(s.reader, target, expedited, start); });
     const uint64_t ns = static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(

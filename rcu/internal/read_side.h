@@ -9,7 +9,7 @@
 //
 // Nesting: the entry that finds the counter at 0 is the outermost one; Begin() returns its
 // reader line, and End() clears the counter only when given it. Domain::lock()/unlock() cannot
-// carry that token, so they keep a depth on the reader line. Both are async-signal-safe: a
+// carry that token, so they count on the reader line the locks that did not begin the section. Both are async-signal-safe: a
 // handler's section that lands anywhere between two of these steps balances (debug bookkeeping
 // comes after the counter on entry and before it on exit).
 //
@@ -37,7 +37,10 @@ class ReadSide {
  public:
   static constexpr uint32_t kMaxNesting = 1u << 20;
 
-  ReadSide() : light_(LightReadersEnabled()), registry_(/*fallback_fence=*/!light_) {}
+  ReadSide()
+      : epoch_(LightReadersEnabled() ? 1 : 2),
+        light_(LightReadersEnabled()),
+        registry_(/*fallback_fence=*/!light_) {}
 
   ReadSide(const ReadSide&) = delete;
   ReadSide& operator=(const ReadSide&) = delete;
@@ -49,13 +52,13 @@ class ReadSide {
   // outermost section, else null.
   ReaderLine* Begin(ThreadState* s, const SourceLocation& where) {
     ReaderLine& reader = s->reader;
-    const bool light = light_;  // read before the fence, which would force a reload
     ReaderLine* outermost = nullptr;
     if (reader.ctr.load(std::memory_order_relaxed) == 0) {
+      const uint64_t epoch = epoch_.load(std::memory_order_relaxed);
       // [R1] release: the previous section's accesses happen before a grace period that reads
       // this value (C++20 release sequences do not carry same-thread stores).
-      reader.ctr.store(epoch_.load(std::memory_order_relaxed), std::memory_order_release);
-      LightFence(light);  // [F1] light
+      reader.ctr.store(epoch, std::memory_order_release);
+      LightFence(/*light=*/(epoch & 1) != 0);  // [F1] light
       outermost = &reader;
     }
     if (kDebugChecks && ABSL_PREDICT_FALSE(++reader.debug_depth > kMaxNesting)) {
@@ -78,24 +81,32 @@ class ReadSide {
     }
   }
 
-  // Domain::lock() / unlock(): a section whose outermost token lives on the reader line.
+  // Domain::lock() / unlock(): they cannot carry Begin()'s token, so the reader line counts the
+  // lock() calls that found a section open (`nested_locks`); an unlock() that finds the count at 0
+  // matches the lock() that began the section and ends it. The outermost pair stores nothing but
+  // the counter. A handler that runs its own pair between any two steps leaves the count as it
+  // found it.
   void Lock(const SourceLocation& where) {
     ThreadState* s = Mine();
-    ReaderLine* outermost = Begin(s, where);
-    // A handler that runs its own Lock()/Unlock() between these lines finds the section open
-    // (nested) and leaves lock_owns alone unless it found lock_depth at 0.
-    if (s->reader.lock_depth++ == 0) s->reader.lock_owns = outermost != nullptr;
+    if (Begin(s, where) == nullptr) ++s->reader.nested_locks;
+    if (kDebugChecks) ++s->reader.debug_locks;
   }
   void Unlock(const SourceLocation& where) {
     ThreadState* s = kDebugChecks ? registry_.FindMine() : Mine();
-    if (kDebugChecks && (s == nullptr || s->reader.lock_depth == 0)) {
-      Die(where, "R5: bad unlock balance: Domain::unlock() without a matching lock() on this "
-                 "thread");
+    if (kDebugChecks) {
+      if (s == nullptr || s->reader.debug_locks == 0) {
+        Die(where, "R5: bad unlock balance: Domain::unlock() without a matching lock() on this "
+                   "thread");
+      }
+      --s->reader.debug_locks;
     }
-    // Read before the decrement: a handler's Lock() that finds the depth at 0 rewrites it.
-    const bool owns = s->reader.lock_owns;
-    const bool outermost = --s->reader.lock_depth == 0 && owns;
-    End(s, outermost ? &s->reader : nullptr, where);
+    const uint32_t nested = s->reader.nested_locks;
+    if (nested != 0) {
+      s->reader.nested_locks = nested - 1;
+      End(s, nullptr, where);
+    } else {
+      End(s, &s->reader, where);
+    }
   }
 
   // Whether the calling thread is inside a section. Async-signal-safe; never registers.
@@ -104,10 +115,16 @@ class ReadSide {
     return s != nullptr && s->reader.ctr.load(std::memory_order_relaxed) != 0;
   }
 
-  // For the grace-period engine: the epoch readers stamp, advanced once per grace period that
-  // scans (only the holder of the grace-period lock writes it).
+  // For the grace-period engine: the epoch readers stamp, advanced by two once per grace period
+  // that scans (only the holder of the grace-period lock writes it). Its low bit is the fence
+  // mode, so a section reads one word for both: 1 when readers rely on membarrier (light), 0
+  // when they fence for real. Never 0, which means "outside".
   uint64_t epoch() const { return epoch_.load(std::memory_order_relaxed); }
-  void set_epoch(uint64_t epoch) { epoch_.store(epoch, std::memory_order_relaxed); }
+  uint64_t AdvanceEpoch() {
+    const uint64_t next = epoch_.load(std::memory_order_relaxed) + 2;
+    epoch_.store(next, std::memory_order_relaxed);
+    return next;
+  }
 
   ThreadRegistry& registry() { return registry_; }
   const ThreadRegistry& registry() const { return registry_; }
@@ -117,10 +134,9 @@ class ReadSide {
   void CheckEnd(ThreadState* s, ReaderLine* outermost, const SourceLocation& where);
   void ExitSlowPath(ReaderLine& reader);
 
-  // Read by every reader, written once per grace period; with the registry's identity (also read
-  // by every section) on one line of its own.
-  alignas(64) std::atomic<uint64_t> epoch_{1};
-  const bool light_;
+  // Read by every outermost entry, written once per grace period: a line of its own.
+  alignas(64) std::atomic<uint64_t> epoch_;
+  const bool light_;  // the slow paths' copy of the epoch's low bit
   ThreadRegistry registry_;
 };
 

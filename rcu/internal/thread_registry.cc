@@ -15,7 +15,7 @@
 
 namespace rcu::internal {
 
-constinit thread_local CachedState tls_state_cache[kCacheWays] = {};
+constinit thread_local StateCache tls_state_cache = {};
 
 namespace {
 
@@ -96,8 +96,19 @@ class SignalsBlocked {
   sigset_t previous_;
 };
 
+void Clear(CachedState& c) {
+  c.key.store(nullptr, std::memory_order_relaxed);
+  c.state.store(nullptr, std::memory_order_relaxed);
+}
+
 void ClearCache() {
-  for (CachedState& c : tls_state_cache) c = CachedState();
+  Clear(tls_state_cache.recent);
+  for (CachedState& c : tls_state_cache.ways) Clear(c);
+}
+
+// Forgets `key` in a cache another thread may be using (for other domains) right now.
+void Forget(CachedState& c, const void* key) {
+  c.key.compare_exchange_strong(key, nullptr, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -107,22 +118,22 @@ ThreadRegistry::ThreadRegistry(bool fallback_fence)
 
 ThreadRegistry::ThreadRegistry(Identity identity, bool fallback_fence)
     : serial_(identity.serial),
-      way_(identity.id % kCacheWays),
       id_(identity.id),
       fallback_fence_(fallback_fence) {}
 
 ThreadRegistry::~ThreadRegistry() {
-  {
-    Registries& all = All();
-    UpdateLock lock(all.mu);  // departing threads skip this registry from here
-    all.by_id[id_] = nullptr;
-    all.free_ids.push_back(id_);
-  }
   SignalsBlocked blocked;
+  Registries& all = All();
+  UpdateLock all_lock(all.mu);  // departing threads skip this registry from here
+  all.by_id[id_] = nullptr;
+  all.free_ids.push_back(id_);
   UpdateLock lock(mu_);
-  // Threads that still have this domain in their tables never dereference those entries again:
-  // the serial is not reused.
+  // Threads that still have this domain in their tables never dereference those entries again
+  // (the serial is not reused), and their caches forget its address, which a new domain may get.
+  // Every listed thread is alive: a departing one waits for all.mu, and its TLS outlives that.
   for (ThreadState* s = head_.load(std::memory_order_relaxed); s != nullptr;) {
+    Forget(s->reader.cache->recent, this);
+    Forget(s->reader.cache->ways[Way()], this);
     ThreadState* next = s->reader.next.load(std::memory_order_relaxed);
     FreeSignalSafe(s, sizeof(ThreadState));
     s = next;
@@ -132,17 +143,21 @@ ThreadRegistry::~ThreadRegistry() {
     FreeSignalSafe(s, sizeof(ThreadState));
     s = next;
   }
-  ClearCache();  // the destroying thread's own entries, should a new domain reuse the address
 }
 
 ThreadState* ThreadRegistry::MineSlowPath(bool register_if_absent) {
+  CachedState& way = tls_state_cache.ways[Way()];
+  if (way.key.load(std::memory_order_relaxed) == this) {
+    ThreadState* s = way.state.load(std::memory_order_relaxed);
+    Cache(tls_state_cache.recent, s);
+    return s;
+  }
   ThreadTable* table = tls_table;
   if (table != nullptr && id_ < table->capacity) {
     const TableEntry& entry = table->entries()[id_];
     if (entry.serial == serial_) {
-      // Refill the cache. A handler that interrupts here and refills it too writes the same
-      // kind of entry: either one is valid.
-      tls_state_cache[way_] = {serial_, entry.state};
+      Cache(way, entry.state);
+      Cache(tls_state_cache.recent, entry.state);
       return entry.state;
     }
   }
@@ -178,9 +193,21 @@ ThreadState* ThreadRegistry::Register() {
   // [S2] pairs with [S1] (grace_periods.cc): a grace period that did not count this thread
   // skipped no reader of what it waited for.
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  s->reader.cache = &tls_state_cache;
   table->entries()[id_] = {serial_, s};
-  tls_state_cache[way_] = {serial_, s};
+  Cache(tls_state_cache.ways[Way()], s);
+  Cache(tls_state_cache.recent, s);
   return s;
+}
+
+void ThreadRegistry::Cache(CachedState& cached, ThreadState* s) {
+  // Key cleared, state, key: a handler that interrupts in between finds the entry missing (and
+  // refills it itself), never a key with another domain's state.
+  cached.key.store(nullptr, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  cached.state.store(s, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  cached.key.store(this, std::memory_order_relaxed);
 }
 
 bool ThreadRegistry::OthersRegistered() const {
@@ -190,9 +217,9 @@ bool ThreadRegistry::OthersRegistered() const {
 
 void ThreadRegistry::Depart(ThreadState* s, bool report) {
   ReaderLine& reader = s->reader;
-  reader.lock_depth = 0;
-  reader.lock_owns = false;
+  reader.nested_locks = 0;
   reader.debug_depth = 0;
+  reader.debug_locks = 0;
   if (reader.ctr.load(std::memory_order_relaxed) != 0) {
     if (report) {
       Report("R6: thread %d exited inside a read-side section of domain %u; the section was "

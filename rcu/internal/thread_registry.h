@@ -38,14 +38,23 @@
 
 namespace rcu::internal {
 
-// The per-thread cache in front of the table: direct-mapped by registry id, so a program that
-// alternates between a few domains stays on the fast path.
+// The per-thread caches in front of the table, keyed by the registry's address: the most
+// recently used domain (at a fixed thread-local address, so a hit needs nothing from the domain
+// but the address the caller holds anyway), and behind it kCacheWays entries direct-mapped by
+// address, so a program that alternates between a few domains stays off the table. Addresses may
+// be reused by a later domain: a registry clears its key from every listed thread's caches when
+// it is destroyed (the entries are atomics for that; the owner reads them with plain relaxed
+// loads).
 struct CachedState {
-  uint64_t serial = 0;  // 0: empty
-  ThreadState* state = nullptr;
+  std::atomic<const void*> key{nullptr};
+  std::atomic<ThreadState*> state{nullptr};
 };
 inline constexpr uint32_t kCacheWays = 4;
-extern constinit thread_local CachedState tls_state_cache[kCacheWays] ABSL_ATTRIBUTE_INITIAL_EXEC;
+struct StateCache {
+  CachedState recent;
+  CachedState ways[kCacheWays];
+};
+extern constinit thread_local StateCache tls_state_cache ABSL_ATTRIBUTE_INITIAL_EXEC;
 
 // Called when a thread that used RCU exits (the registry's pthread key destructor).
 void DepartThread(void* table);
@@ -62,14 +71,18 @@ class ThreadRegistry {
 
   // The calling thread's state, registering the thread on its first use. Async-signal-safe.
   ThreadState* Mine() {
-    const CachedState& cached = tls_state_cache[way_];
-    if (ABSL_PREDICT_TRUE(cached.serial == serial_)) return cached.state;
+    const CachedState& recent = tls_state_cache.recent;
+    if (ABSL_PREDICT_TRUE(recent.key.load(std::memory_order_relaxed) == this)) {
+      return recent.state.load(std::memory_order_relaxed);
+    }
     return MineSlowPath(/*register_if_absent=*/true);
   }
   // The calling thread's state, or null if it never used the domain. Async-signal-safe.
   ThreadState* FindMine() const {
-    const CachedState& cached = tls_state_cache[way_];
-    if (ABSL_PREDICT_TRUE(cached.serial == serial_)) return cached.state;
+    const CachedState& recent = tls_state_cache.recent;
+    if (ABSL_PREDICT_TRUE(recent.key.load(std::memory_order_relaxed) == this)) {
+      return recent.state.load(std::memory_order_relaxed);
+    }
     return const_cast<ThreadRegistry*>(this)->MineSlowPath(/*register_if_absent=*/false);
   }
 
@@ -135,15 +148,17 @@ class ThreadRegistry {
   static Identity NewIdentity(ThreadRegistry* registry);
   ThreadRegistry(Identity identity, bool fallback_fence);
 
+  // The cache way of this registry: from its address, no load.
+  uint32_t Way() const { return (reinterpret_cast<uintptr_t>(this) >> 6) % kCacheWays; }
+  // Behind the most recent entry: the ways, then the table, then (if asked) registration.
   ThreadState* MineSlowPath(bool register_if_absent);
+  void Cache(CachedState& entry, ThreadState* s);
   ThreadState* Register();
   // Takes `s` off the list (ending its section, keeping its queue) and puts it in limbo.
   void Depart(ThreadState* s, bool report) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Unlink(ThreadState* s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
-  // Read by every section's cache check: first, on the owner's line.
   const uint64_t serial_;
-  const uint32_t way_;
   const uint32_t id_;
   const bool fallback_fence_;
   std::atomic<ThreadState*> head_{nullptr};

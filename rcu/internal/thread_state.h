@@ -28,6 +28,7 @@ inline constexpr uint32_t kWakeRequested = 1;  // a grace period sleeps until th
 inline constexpr uint32_t kFallbackFence = 2;  // readers fence for real (no membarrier)
 
 struct ThreadState;
+struct StateCache;
 
 struct alignas(64) ReaderLine {
   // 0 while the thread is outside every section of the domain; the domain's epoch read at the
@@ -41,17 +42,19 @@ struct alignas(64) ReaderLine {
   // One load covers both on the fast path.
   std::atomic<uint32_t> exit{0};
   // Owner-only bookkeeping.
-  uint32_t lock_depth = 0;   // Domain::lock() nesting
-  uint32_t debug_depth = 0;  // every section; maintained when RCU_DEBUG_CHECKS
-  bool lock_owns = false;    // the outermost lock() began the outermost section
+  uint32_t nested_locks = 0;  // open Domain::lock()s that found a section open already
+  uint32_t debug_depth = 0;   // every section; maintained when RCU_DEBUG_CHECKS
+  uint32_t debug_locks = 0;   // open Domain::lock()s; maintained when RCU_DEBUG_CHECKS
   // Registry fields: the next state of the domain's list (a grace period follows it without a
-  // lock), the owner's kernel thread id (for reports) and its per-thread table (fork() tells the
-  // forking thread's states from the others by it).
+  // lock), the owner's kernel thread id (for reports), its per-thread table (fork() tells the
+  // forking thread's states from the others by it) and its state cache (cleared of a destroyed
+  // domain).
   // `limbo_next` links a departed state until it is freed (thread_registry.h).
   std::atomic<ThreadState*> next{nullptr};
   ThreadState* limbo_next = nullptr;
   int tid = 0;
   const void* owner = nullptr;
+  StateCache* cache = nullptr;
 };
 
 struct alignas(64) QueueLine {
