@@ -5,7 +5,7 @@
 // engine, the queue and the block pool), never the Domain. Its worker threads, started on the
 // first callback, loop:
 //
-//   collect  steal every thread's chain (one batch; records of exited threads included, so
+//   collect  steal every thread's chain (one batch; what exited threads left included, so
 //            nothing they queued is lost), numbered in collection order;
 //   wait     one grace period for the whole batch (shared with concurrent Synchronize() callers;
 //            expedited while the domain is over its back-pressure bound);

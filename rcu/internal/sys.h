@@ -6,7 +6,7 @@
 // * The asymmetric fence pair (folly's asymmetric_thread_fence_light / _heavy). In the C++ memory
 //   model both `LightFence()` and `HeavyFence()` ARE `std::atomic_thread_fence(
 //   std::memory_order_seq_cst)`, and every ordering argument in this library is made with that
-//   definition (each pairing is labelled at both ends, [F1] ... [F4]; see domain.cc). What differs
+//   definition (each pairing is labelled at both ends, [F1] ... [F4]; see grace_periods.cc). What differs
 //   is the cost. When membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) is available (`light` true),
 //   `HeavyFence()` runs a full barrier on every running thread of the process, so the light side
 //   needs only a compiler fence: a reader never executes a fence instruction. Otherwise (old

@@ -1,5 +1,5 @@
 /*
- * A model of rcu::Domain's read-side / grace-period handshake (rcu/domain.h, domain.cc), checked
+ * A model of rcu::Domain's read-side / grace-period handshake (rcu/internal/read_side.h, grace_periods.cc), checked
  * with spin by //tests/model:grace_period_model_test.
  *
  * Memory model: x86-TSO, the only reordering the design defends against. Each reader's stores go

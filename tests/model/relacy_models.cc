@@ -1,5 +1,5 @@
 // Relacy models of the core's ordering arguments under the C++ memory model (README "Torture and
-// model checking"). Each model is the algorithm of rcu/domain.h, domain.cc and reclaimer.cc cut
+// model checking"). Each model is the algorithm of rcu/internal/read_side.h, grace_periods.cc and reclaimer.cc cut
 // to the accesses one pairing needs, with LightFence() and HeavyFence() written as what they are
 // in the model: std::atomic_thread_fence(seq_cst) (rcu/internal/sys.h). Objects are rl::var, so
 // Relacy reports a use that is not ordered after a free as a data race; lost wake-ups are caught
