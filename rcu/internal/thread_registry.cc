@@ -247,6 +247,7 @@ void ThreadRegistry::Depart(ThreadState* s, bool report) {
   live_.fetch_sub(1, std::memory_order_seq_cst);
   reader.limbo_next = limbo_;
   limbo_ = s;
+  limbo_nonempty_.store(true, std::memory_order_relaxed);
 }
 
 void ThreadRegistry::Unlink(ThreadState* s) {
@@ -267,11 +268,14 @@ void ThreadRegistry::Unlink(ThreadState* s) {
 }
 
 void ThreadRegistry::Reclaim() {
+  // A departure that sets the flag after this load is freed by the next grace period.
+  if (!limbo_nonempty_.load(std::memory_order_relaxed)) return;
   ThreadState* limbo;
   {
     UpdateLock lock(mu_);
     limbo = limbo_;
     limbo_ = nullptr;
+    limbo_nonempty_.store(false, std::memory_order_relaxed);
   }
   if (limbo == nullptr) return;
   SignalsBlocked blocked;
