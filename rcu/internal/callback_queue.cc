@@ -13,13 +13,7 @@ CallbackQueue::Appended CallbackQueue::AppendSlowPath(ThreadState* s, void* p, v
   fresh->count = 1;
   ReaderLine* outermost = readers_.Begin(s, where);  // see Append()
   QueueLine& queue = s->queue;
-  const bool first = queue.head.load(std::memory_order_relaxed) == nullptr;
-  if (first) {
-    queue.head.store(fresh, std::memory_order_release);
-  } else {
-    queue.tail->next = fresh;  // read by the stealer only after a grace period
-  }
-  queue.tail = fresh;
+  const bool first = queue.Splice(fresh, fresh);
   readers_.End(s, outermost, where);
   // [F3] light: the new chain is published before the reclaimer looks for idle callback threads
   // (End() fences only for an outermost section).
@@ -62,21 +56,14 @@ uint64_t CallbackQueue::QueuedBytes() {
 }
 
 RetireBlock* CallbackQueue::TakeAllInChild() {
-  RetireBlock* head = nullptr;
-  RetireBlock* tail = nullptr;
+  QueueLine gathered;
   // The registries were released first (ForkChild in domain.cc), with the departed threads'
   // chains on the departed line.
   readers_.registry().ForEachQueueLocked([&](QueueLine& queue) {
     RetireBlock* chain = queue.head.exchange(nullptr, std::memory_order_relaxed);
-    if (chain == nullptr) return;
-    if (tail == nullptr) {
-      head = chain;
-    } else {
-      tail->next = chain;
-    }
-    tail = queue.tail;
+    if (chain != nullptr) gathered.Splice(chain, queue.tail);
   });
-  return head;
+  return gathered.head.load(std::memory_order_relaxed);
 }
 
 }  // namespace rcu::internal

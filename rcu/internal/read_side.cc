@@ -17,7 +17,7 @@ void ReadSide::CheckEnd(ThreadState* s, ReaderLine* outermost, const SourceLocat
 }
 
 void ReadSide::ExitSlowPath(ReaderLine& reader) {
-  LightFence(light_);  // [F2] light, for fallback readers
+  LightFence(light());  // [F2] light, for fallback readers
   if ((reader.exit.load(std::memory_order_relaxed) & kWakeRequested) == 0) return;
   reader.exit.fetch_and(~kWakeRequested, std::memory_order_relaxed);  // once per sleep
   registry_.WakeWaiter();

@@ -38,9 +38,7 @@ class ReadSide {
   static constexpr uint32_t kMaxNesting = 1u << 20;
 
   ReadSide()
-      : epoch_(LightReadersEnabled() ? 1 : 2),
-        light_(LightReadersEnabled()),
-        registry_(/*fallback_fence=*/!light_) {}
+      : epoch_(LightReadersEnabled() ? 1 : 2), registry_(/*fallback_fence=*/!light()) {}
 
   ReadSide(const ReadSide&) = delete;
   ReadSide& operator=(const ReadSide&) = delete;
@@ -53,7 +51,7 @@ class ReadSide {
   ReaderLine* Begin(ThreadState* s, const SourceLocation& where) {
     ReaderLine& reader = s->reader;
     ReaderLine* outermost = nullptr;
-    if (reader.ctr.load(std::memory_order_relaxed) == 0) {
+    if (ABSL_PREDICT_TRUE(reader.ctr.load(std::memory_order_relaxed) == 0)) {
       const uint64_t epoch = epoch_.load(std::memory_order_relaxed);
       // [R1] release: the previous section's accesses happen before a grace period that reads
       // this value (C++20 release sequences do not carry same-thread stores).
@@ -71,7 +69,7 @@ class ReadSide {
   // Ends the section Begin() began; `outermost` is what it returned.
   void End(ThreadState* s, ReaderLine* outermost, const SourceLocation& where) {
     if (kDebugChecks) CheckEnd(s, outermost, where);
-    if (outermost == nullptr) return;
+    if (ABSL_PREDICT_FALSE(outermost == nullptr)) return;
     outermost->ctr.store(0, std::memory_order_release);  // [R2]
     // [F2] light: LightFence(true) is this compiler fence; fallback readers have kFallbackFence
     // set and fence for real in ExitSlowPath(), before they look at kWakeRequested.
@@ -101,11 +99,11 @@ class ReadSide {
       --s->reader.debug_locks;
     }
     const uint32_t nested = s->reader.nested_locks;
-    if (nested != 0) {
+    if (ABSL_PREDICT_TRUE(nested == 0)) {
+      End(s, &s->reader, where);
+    } else {
       s->reader.nested_locks = nested - 1;
       End(s, nullptr, where);
-    } else {
-      End(s, &s->reader, where);
     }
   }
 
@@ -128,7 +126,8 @@ class ReadSide {
 
   ThreadRegistry& registry() { return registry_; }
   const ThreadRegistry& registry() const { return registry_; }
-  bool light() const { return light_; }
+  // Whether readers rely on membarrier (the epoch's low bit, fixed for the domain's life).
+  bool light() const { return (epoch() & 1) != 0; }
 
  private:
   void CheckEnd(ThreadState* s, ReaderLine* outermost, const SourceLocation& where);
@@ -136,7 +135,6 @@ class ReadSide {
 
   // Read by every outermost entry, written once per grace period: a line of its own.
   alignas(64) std::atomic<uint64_t> epoch_;
-  const bool light_;  // the slow paths' copy of the epoch's low bit
   ThreadRegistry registry_;
 };
 

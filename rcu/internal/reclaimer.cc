@@ -12,6 +12,7 @@
 
 #include "rcu/internal/checker.h"
 #include "rcu/internal/sys.h"
+#include "rcu/internal/thread_state.h"
 
 namespace rcu::internal {
 
@@ -348,25 +349,21 @@ void Reclaimer::UnlockAfterFork(bool child) {
     // The workers do not exist here. Every callback not yet run is in a batch nobody claimed or
     // in some thread's chain: take them all, in order, so the next Call() starts a new chain (and
     // restarts the workers), and Barrier() and ~Domain() see them.
-    RetireBlock* head = orphans_.load(std::memory_order_relaxed);
-    RetireBlock* tail = head;
-    while (tail != nullptr && tail->next != nullptr) tail = tail->next;
+    QueueLine gathered;
     const auto append = [&](RetireBlock* chain) {
       if (chain == nullptr) return;
-      if (tail == nullptr) {
-        head = chain;
-      } else {
-        tail->next = chain;
-      }
-      for (tail = chain; tail->next != nullptr;) tail = tail->next;
+      RetireBlock* last = chain;
+      while (last->next != nullptr) last = last->next;
+      gathered.Splice(chain, last);
     };
+    append(orphans_.load(std::memory_order_relaxed));
     std::sort(uninvoked_.begin(), uninvoked_.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     for (auto& [seq, batch] : uninvoked_) {
       for (RetireBlock* chain : batch) append(chain);
     }
     append(queue_.TakeAllInChild());
-    orphans_.store(head, std::memory_order_relaxed);
+    orphans_.store(gathered.head.load(std::memory_order_relaxed), std::memory_order_relaxed);
     uninvoked_.clear();
     workers_.clear();
     in_flight_.clear();

@@ -232,12 +232,7 @@ void ThreadRegistry::Depart(ThreadState* s, bool report) {
   // What the thread queued stays queued, after what departed before it.
   QueueLine& queue = s->queue;
   if (RetireBlock* chain = queue.head.exchange(nullptr, std::memory_order_acquire)) {
-    if (departed_.head.load(std::memory_order_relaxed) == nullptr) {
-      departed_.head.store(chain, std::memory_order_release);
-    } else {
-      departed_.tail->next = chain;
-    }
-    departed_.tail = queue.tail;
+    departed_.Splice(chain, queue.tail);
   }
   departed_.queued.fetch_add(queue.queued.load(std::memory_order_relaxed),
                              std::memory_order_relaxed);

@@ -70,12 +70,17 @@ class ThreadRegistry {
   ThreadRegistry& operator=(const ThreadRegistry&) = delete;
 
   // The calling thread's state, registering the thread on its first use. Async-signal-safe.
+  // Never null (a cached key is only ever set beside its state), which the fast paths rely on.
   ThreadState* Mine() {
     const CachedState& recent = tls_state_cache.recent;
+    ThreadState* s;
     if (ABSL_PREDICT_TRUE(recent.key.load(std::memory_order_relaxed) == this)) {
-      return recent.state.load(std::memory_order_relaxed);
+      s = recent.state.load(std::memory_order_relaxed);
+    } else {
+      s = MineSlowPath(/*register_if_absent=*/true);
     }
-    return MineSlowPath(/*register_if_absent=*/true);
+    ABSL_ASSUME(s != nullptr);
+    return s;
   }
   // The calling thread's state, or null if it never used the domain. Async-signal-safe.
   ThreadState* FindMine() const {

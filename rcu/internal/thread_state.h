@@ -68,6 +68,21 @@ struct alignas(64) QueueLine {
   // thread exits, so nothing it queued goes uncounted).
   std::atomic<uint64_t> queued{0};
   std::atomic<uint64_t> queued_bytes{0};
+
+  // Appends the chain `first`..`last` (linked through RetireBlock::next, oldest first) after the
+  // line's own chain; returns whether that was empty (stolen, or never filled: `tail` is stale
+  // then and is not followed). Only the line's appender calls it: its owner, or whoever holds
+  // the line alone (the registry's departed line, a chain gathered at fork()).
+  bool Splice(RetireBlock* first, RetireBlock* last) {
+    const bool was_empty = head.load(std::memory_order_relaxed) == nullptr;
+    if (was_empty) {
+      head.store(first, std::memory_order_release);
+    } else {
+      tail->next = first;  // read by the stealer only after a grace period [F4]
+    }
+    tail = last;
+    return was_empty;
+  }
 };
 
 struct ThreadState {
