@@ -23,7 +23,7 @@ struct TortureOps {
 };
 
 inline constexpr TortureOps kRealOps = {
-    "none",
+    "real",
     [](Domain& d) { d.Synchronize(); },
     [](Domain& d) { d.SynchronizeExpedited(); },
     [](Domain& d, GracePeriodCookie c) { d.CondSynchronize(c); },

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Short rcutorture runs: every mode must end in SUCCESS, every busted mode in FAILURE.
+# Short rcutorture runs: every subject must end in SUCCESS, every busted subject or operations
+# table in FAILURE.
 set -uo pipefail
 TORTURE="$1"
 passes=0
@@ -28,14 +29,14 @@ run() {  # expected (SUCCESS|FAILURE), flags...
   grep -E "^(Reader Pipe|grace periods|reads)" <<<"$out" | sed 's/^/    /'
 }
 
-run SUCCESS --mode=domain --duration=3 --long_delay_every=2000 --stutter=0.5 --flood
-run SUCCESS --mode=list --duration=2
-run SUCCESS --mode=hash_map --duration=2 --writers=2
-run SUCCESS --mode=copy_on_grow_array --duration=2
-run SUCCESS --mode=replace_map --duration=2 --writers=2
-run FAILURE --mode=domain --duration=10 --busted=no_wait
-run FAILURE --mode=domain --duration=10 --busted=early_callback
-run FAILURE --mode=hash_map --duration=10 --busted=cache --readers=2 --long_delay_every=0
+run SUCCESS --subject=pipe --duration=3 --long_delay_every=2000 --stutter=0.5 --flood
+run SUCCESS --subject=list --duration=2
+run SUCCESS --subject=hash_map --duration=2 --updaters=2
+run SUCCESS --subject=copy_on_grow_array --duration=2
+run SUCCESS --subject=replace_map --duration=2 --updaters=2
+run FAILURE --subject=pipe --duration=10 --ops=no_wait
+run FAILURE --subject=pipe --duration=10 --ops=early_callback
+run FAILURE --subject=seed_cache --duration=10 --readers=2 --long_delay_every=0
 
 echo "$passes passed, $failures failed"
 exit $((failures > 0))
