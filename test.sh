@@ -40,7 +40,7 @@ done
 # convenience symlinks.
 startup=(--output_base="${HOME:-/root}/.cache/bazel-rcu-clang")
 run --repo_env=CC=clang --test_tag_filters=-benchmark \
-  //rcu/... //containers/... //tests/... //examples/... //benchmarks/... "$@"
+  //rcu/... //tests/... //examples/... //benchmarks/... "$@"
 startup=()
 
 pushd examples/consumer >/dev/null

@@ -20,7 +20,7 @@
 #include <vector>
 
 #include "benchmark/benchmark.h"
-#include "containers/copy_on_grow_array.h"
+#include "rcu/containers/copy_on_grow_array.h"
 #include "rcu/domain.h"
 
 namespace {

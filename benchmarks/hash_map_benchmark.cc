@@ -29,7 +29,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
-#include "containers/hash_map.h"
+#include "rcu/containers/hash_map.h"
 #include "rcu/domain.h"
 #include "tbb/concurrent_hash_map.h"
 

@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "benchmark/benchmark.h"
-#include "containers/list.h"
+#include "rcu/containers/list.h"
 #include "rcu/domain.h"
 
 namespace {

@@ -15,7 +15,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "benchmark/benchmark.h"
-#include "containers/replace_map.h"
+#include "rcu/containers/replace_map.h"
 #include "rcu/domain.h"
 
 namespace {

@@ -45,7 +45,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "containers/hash_map.h"
+#include "rcu/containers/hash_map.h"
 #include "rcu/domain.h"
 
 ABSL_FLAG(std::string, map, "both", "rcu, shared_mutex, or both (one run each)");

@@ -20,6 +20,8 @@
 #ifndef RCU_DIAGNOSTICS_H_
 #define RCU_DIAGNOSTICS_H_
 
+#include "rcu/version.h"
+
 namespace rcu {
 
 using ReportHandler = void (*)(const char* message);

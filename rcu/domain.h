@@ -88,6 +88,7 @@
 #include "rcu/internal/read_side.h"
 #include "rcu/internal/retire_block.h"
 #include "rcu/internal/source_location.h"
+#include "rcu/version.h"
 
 namespace rcu {
 namespace internal {

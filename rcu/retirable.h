@@ -27,6 +27,7 @@
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/internal/source_location.h"
+#include "rcu/version.h"
 
 namespace rcu {
 

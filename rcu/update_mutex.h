@@ -37,6 +37,7 @@
 #include "absl/base/thread_annotations.h"
 #include "rcu/internal/checker.h"
 #include "rcu/internal/source_location.h"
+#include "rcu/version.h"
 
 namespace rcu {
 

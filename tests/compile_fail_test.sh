@@ -44,7 +44,27 @@ expect_error() {  # compiler, case, pattern, extra flags...
   fi
 }
 
+# Without C++20, the first error is the library's own (rcu/version.h), not one deep inside.
+expect_first_error() {  # compiler, pattern, extra flags...
+  local cxx="$1" pattern="$2" out first
+  shift 2
+  if out="$(compile "$cxx" CONTROL "$@")"; then
+    echo "FAIL: the library compiled with $* on $cxx"
+    failures=$((failures + 1))
+    return
+  fi
+  first="$(grep -m1 'error' <<<"$out")"
+  if grep -qE "$pattern" <<<"$first"; then
+    echo "ok: $cxx $* stops at once (/$pattern/)"
+    passes=$((passes + 1))
+  else
+    echo "FAIL: $cxx $* first failed with: $first"
+    failures=$((failures + 1))
+  fi
+}
+
 expect_ok "$CXX" CONTROL
+expect_first_error "$CXX" "rcu requires C\+\+20" -std=c++17
 # A missing guard argument: g++ says "no matching function", clang "too few arguments".
 missing_argument="no matching (member )?function|too few arguments"
 expect_error "$CXX" READ_WITHOUT_GUARD "$missing_argument"
@@ -57,6 +77,7 @@ expect_error "$CXX" REPLACE_MAP_WRITE_VALUE "read-only|const"
 expect_error "$CXX" COPY_ON_GROW_ARRAY_MOVE_ONLY "T must be copy-constructible"
 if [[ -n "$CLANG" ]]; then
   expect_ok "$CLANG" CONTROL -Wthread-safety
+  expect_first_error "$CLANG" "rcu requires C\+\+20" -std=c++17
   expect_error "$CLANG" PROTECTED_WITHOUT_LOCK "requires holding mutex 'mu'" -Wthread-safety
 else
   echo "skipped: clang++ not installed, R2's compile-time check not exercised"

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "containers/copy_on_grow_array.h"
+#include "rcu/containers/copy_on_grow_array.h"
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
 #include "tests/testing/busted.h"

@@ -1,4 +1,4 @@
-#include "containers/copy_on_grow_array.h"
+#include "rcu/containers/copy_on_grow_array.h"
 
 #include <algorithm>
 #include <atomic>

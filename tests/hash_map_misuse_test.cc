@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "containers/hash_map.h"
-#include "containers/list.h"
+#include "rcu/containers/hash_map.h"
+#include "rcu/containers/list.h"
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"

@@ -1,4 +1,4 @@
-#include "containers/hash_map.h"
+#include "rcu/containers/hash_map.h"
 
 #include <atomic>
 #include <cstdlib>

@@ -2,7 +2,7 @@
 // key's stripe and hand back what they unlinked; a resize relinks nodes without moving them, and
 // a lookup that holds a node across resizes still reads it whole.
 
-#include "containers/internal/hash_table.h"
+#include "rcu/containers/internal/hash_table.h"
 
 #include <cstdint>
 #include <functional>

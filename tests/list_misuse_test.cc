@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "containers/list.h"
+#include "rcu/containers/list.h"
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
 #include "tests/testing/busted.h"

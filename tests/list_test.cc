@@ -1,4 +1,4 @@
-#include "containers/list.h"
+#include "rcu/containers/list.h"
 
 #include <atomic>
 #include <memory>

@@ -2,14 +2,14 @@
 // only, never with a removed node, never while the node's stripe is held; a scrub stops it
 // handing the node out.
 
-#include "containers/internal/lookup_cache.h"
+#include "rcu/containers/internal/lookup_cache.h"
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
 #include <thread>
 
-#include "containers/internal/hash_table.h"
+#include "rcu/containers/internal/hash_table.h"
 #include "gtest/gtest.h"
 #include "rcu/update_mutex.h"
 

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "containers/replace_map.h"
+#include "rcu/containers/replace_map.h"
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
 #include "tests/testing/busted.h"

@@ -1,4 +1,4 @@
-#include "containers/replace_map.h"
+#include "rcu/containers/replace_map.h"
 
 #include <atomic>
 #include <memory>

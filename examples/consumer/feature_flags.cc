@@ -5,7 +5,7 @@
 #include <thread>
 #include <vector>
 
-#include "containers/replace_map.h"
+#include "rcu/containers/replace_map.h"
 #include "rcu/domain.h"
 
 int main() {

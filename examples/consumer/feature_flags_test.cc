@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <mutex>
 
-#include "containers/hash_map.h"
+#include "rcu/containers/hash_map.h"
 #include "gtest/gtest.h"
 #include "rcu/cxx26.h"
 #include "rcu/domain.h"

@@ -26,6 +26,7 @@
 #include "rcu/internal/retire_block.h"
 #include "rcu/internal/source_location.h"
 #include "rcu/internal/thread_state.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

@@ -15,6 +15,7 @@
 #include "absl/base/attributes.h"
 #include "rcu/internal/options.h"
 #include "rcu/internal/source_location.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

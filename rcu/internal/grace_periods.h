@@ -24,6 +24,7 @@
 #include "absl/base/thread_annotations.h"
 #include "rcu/internal/read_side.h"
 #include "rcu/update_mutex.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

@@ -17,6 +17,8 @@
 #ifndef RCU_INTERNAL_OPTIONS_H_
 #define RCU_INTERNAL_OPTIONS_H_
 
+#include "rcu/version.h"
+
 #ifndef RCU_DEBUG_CHECKS
 #define RCU_DEBUG_CHECKS 0
 #endif

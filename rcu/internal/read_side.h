@@ -30,6 +30,7 @@
 #include "rcu/internal/sys.h"
 #include "rcu/internal/thread_registry.h"
 #include "rcu/internal/thread_state.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

@@ -49,6 +49,7 @@
 #include "rcu/internal/read_side.h"
 #include "rcu/internal/retire_block.h"
 #include "rcu/update_mutex.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

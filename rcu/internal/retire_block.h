@@ -15,6 +15,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "rcu/update_mutex.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

@@ -10,6 +10,8 @@
 
 #include <version>
 
+#include "rcu/version.h"
+
 #if defined(__cpp_lib_source_location)
 #include <source_location>
 #endif

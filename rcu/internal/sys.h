@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

@@ -35,6 +35,7 @@
 #include "absl/base/thread_annotations.h"
 #include "rcu/internal/thread_state.h"
 #include "rcu/update_mutex.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "rcu/internal/retire_block.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

@@ -6,9 +6,9 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "containers/copy_on_grow_array.h"
-#include "containers/list.h"
-#include "containers/replace_map.h"
+#include "rcu/containers/copy_on_grow_array.h"
+#include "rcu/containers/list.h"
+#include "rcu/containers/replace_map.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"
 #include "rcu/update_mutex.h"

@@ -10,7 +10,7 @@
 #include <memory>
 #include <thread>
 
-#include "containers/list.h"
+#include "rcu/containers/list.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"
 

@@ -13,10 +13,10 @@
 #include <random>
 #include <vector>
 
-#include "containers/copy_on_grow_array.h"
-#include "containers/hash_map.h"
-#include "containers/list.h"
-#include "containers/replace_map.h"
+#include "rcu/containers/copy_on_grow_array.h"
+#include "rcu/containers/hash_map.h"
+#include "rcu/containers/list.h"
+#include "rcu/containers/replace_map.h"
 #include "rcu/domain.h"
 #include "tests/testing/seed_cache.h"
 #include "tests/torture/harness.h"

@@ -68,10 +68,11 @@
 #include <utility>
 
 #include "absl/hash/hash.h"
-#include "containers/internal/hash_table.h"
-#include "containers/internal/lookup_cache.h"
+#include "rcu/containers/internal/hash_table.h"
+#include "rcu/containers/internal/lookup_cache.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
+#include "rcu/version.h"
 
 namespace rcu {
 

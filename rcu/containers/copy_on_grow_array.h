@@ -55,6 +55,7 @@
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/update_mutex.h"
+#include "rcu/version.h"
 
 namespace rcu {
 

@@ -1,4 +1,4 @@
-// Not part of the public API; include "containers/hash_map.h".
+// Not part of the public API; include "rcu/containers/hash_map.h".
 //
 // rcu::HashMap's lookup cache (HashMapOptions::lookup_cache): a small array of node pointers in
 // front of the table, indexed by the top bits of the hash, so that a hot key skips the bucket
@@ -28,6 +28,7 @@
 #include <memory>
 
 #include "rcu/update_mutex.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 

@@ -59,6 +59,7 @@
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/update_mutex.h"
+#include "rcu/version.h"
 
 namespace rcu {
 

@@ -1,4 +1,4 @@
-// Not part of the public API; include "containers/hash_map.h".
+// Not part of the public API; include "rcu/containers/hash_map.h".
 //
 // The table behind rcu::HashMap: chains of nodes hanging off a bucket array, updates under one of
 // kStripes stripe locks, and the resize that relinks every node into a new bucket array while
@@ -36,6 +36,7 @@
 #include "absl/base/thread_annotations.h"
 #include "rcu/domain.h"
 #include "rcu/update_mutex.h"
+#include "rcu/version.h"
 
 namespace rcu::internal {
 
