@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The project's test command: the whole suite with g++, the tests again under AddressSanitizer,
-# ThreadSanitizer and UndefinedBehaviorSanitizer, the whole suite with clang (-Werror and
-# -Wthread-safety on our code; in its own output base, so the two toolchains never evict each
-# other's cache), then the separate workspace in examples/consumer/ that depends on this one (so
-# the public labels and rcu_deps() cannot break).
+# The project's test command: formatting and Bazel-file lint (tools/lint.sh), the whole suite
+# with g++, the tests again under AddressSanitizer, ThreadSanitizer and UndefinedBehaviorSanitizer,
+# the whole suite with clang (-Werror and -Wthread-safety on our code; in its own output base, so
+# the two toolchains never evict each other's cache), then the separate workspace in
+# examples/consumer/ that depends on this one (so the public labels and rcu_deps() cannot break).
 # Extra arguments go to every `bazel test` (for example --test_tag_filters=-torture). Installs
 # what is missing through ./bazelw.
 set -uo pipefail
@@ -29,6 +29,16 @@ run() {
   fi
 }
 
+# Formatting and Bazel-file lint first: cheap, and it names the files to fix.
+"$bazelw" --version >/dev/null  # installs what is missing, the linters included
+echo "==> tools/lint.sh"
+if tools/lint.sh; then
+  passed=$((passed + 1))
+else
+  failed=$((failed + 1))
+  status=1
+fi
+
 run //... "$@"
 # Benchmark smoke tests run uninstrumented peers (liburcu, TBB), and the model checkers check
 # models, not the library: plain build only.
@@ -47,5 +57,5 @@ pushd examples/consumer >/dev/null
 run //... "$@"
 popd >/dev/null
 
-echo "tests (g++, asan, tsan, ubsan, clang, consumer workspace): $passed passed, $failed failed"
+echo "tests (lint, g++, asan, tsan, ubsan, clang, consumer workspace): $passed passed, $failed failed"
 exit $status

@@ -116,12 +116,16 @@ template <typename L>
 void Register(const std::string& name) {
   for (bool updater : {false, true}) {
     const std::string suffix = name + (updater ? "/with_updater" : "/read_only");
-    benchmark::RegisterBenchmark(("Traverse1000/" + suffix).c_str(), [=](benchmark::State& s) {
-      BM_Traverse<L>(s, updater);
-    })->Threads(1)->Threads(2)->UseRealTime();
-    benchmark::RegisterBenchmark(("Lookup/" + suffix).c_str(), [=](benchmark::State& s) {
-      BM_Lookup<L>(s, updater);
-    })->Threads(1)->Threads(2)->UseRealTime();
+    benchmark::RegisterBenchmark(("Traverse1000/" + suffix).c_str(),
+                                 [=](benchmark::State& s) { BM_Traverse<L>(s, updater); })
+        ->Threads(1)
+        ->Threads(2)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark(("Lookup/" + suffix).c_str(),
+                                 [=](benchmark::State& s) { BM_Lookup<L>(s, updater); })
+        ->Threads(1)
+        ->Threads(2)
+        ->UseRealTime();
   }
 }
 

@@ -8,8 +8,11 @@
 // BarrierAfter1M/.. latency of Barrier() right after 1M callbacks were queued.
 
 #define _LGPL_SOURCE 1
+// liburcu's call-rcu.h needs the flavor's header first.
+// clang-format off
 #include <urcu/urcu-memb.h>
 #include <urcu/call-rcu.h>
+// clang-format on
 
 #include <atomic>
 #include <chrono>
@@ -47,9 +50,8 @@ struct Rcu {
   static void Offline() {}
   static void Retire(int i) { domain->Retire<int, NoopDelete>(&g_dummies[i]); }
   static void Call(int i) {
-    domain->Call(&Heads<rcu::CallbackHead>()[i], [](rcu::CallbackHead*) {
-      g_invoked.fetch_add(1, std::memory_order_relaxed);
-    });
+    domain->Call(&Heads<rcu::CallbackHead>()[i],
+                 [](rcu::CallbackHead*) { g_invoked.fetch_add(1, std::memory_order_relaxed); });
   }
   static void Barrier() { domain->Barrier(); }
 };
@@ -58,9 +60,8 @@ struct Liburcu {
   static void Online() { urcu_memb_register_thread(); }
   static void Offline() { urcu_memb_unregister_thread(); }
   static void Call(int i) {
-    urcu_memb_call_rcu(&Heads<rcu_head>()[i], [](rcu_head*) {
-      g_invoked.fetch_add(1, std::memory_order_relaxed);
-    });
+    urcu_memb_call_rcu(&Heads<rcu_head>()[i],
+                       [](rcu_head*) { g_invoked.fetch_add(1, std::memory_order_relaxed); });
   }
   static void Barrier() { urcu_memb_barrier(); }
 };
@@ -114,13 +115,19 @@ void BM_BarrierAfter1M(benchmark::State& state) {
   Flavor::Offline();
 }
 
-BENCHMARK_TEMPLATE(BM_Enqueue, Rcu, true)->Name("Enqueue/rcu_retire")->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_Enqueue, Rcu, true)
+    ->Name("Enqueue/rcu_retire")
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_Enqueue, Rcu, false)->Name("Enqueue/rcu_call")->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_Enqueue, Liburcu, false)
     ->Name("Enqueue/liburcu_call_rcu")
     ->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_EndToEnd, Rcu, true)->Name("EndToEnd/rcu_retire")->Unit(benchmark::kMillisecond);
-BENCHMARK_TEMPLATE(BM_EndToEnd, Rcu, false)->Name("EndToEnd/rcu_call")->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_EndToEnd, Rcu, true)
+    ->Name("EndToEnd/rcu_retire")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_TEMPLATE(BM_EndToEnd, Rcu, false)
+    ->Name("EndToEnd/rcu_call")
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK_TEMPLATE(BM_EndToEnd, Liburcu, false)
     ->Name("EndToEnd/liburcu_call_rcu")
     ->Unit(benchmark::kMillisecond);

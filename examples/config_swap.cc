@@ -25,7 +25,8 @@ namespace {
 struct Config {
   uint64_t version;
   int rate_limit;
-  int rate_limit_check;  // always rate_limit * 2: a reader of a torn or freed config sees a mismatch
+  int rate_limit_check;  // always rate_limit * 2: a reader of a torn or freed config sees a
+                         // mismatch
   std::string banner;
 };
 
@@ -42,8 +43,8 @@ void PublishNext() {
     const Config* current = config.Protected(config_mu);
     const uint64_t next = current->version + 1;
     const int limit = static_cast<int>(100 + next % 900);
-    old = config.Replace(
-        new Config{next, limit, limit * 2, "config v" + std::to_string(next)}, config_mu);
+    old = config.Replace(new Config{next, limit, limit * 2, "config v" + std::to_string(next)},
+                         config_mu);
   }
   rcu::Domain::Default().Synchronize();  // every reader that could hold `old` has moved on
   delete old;

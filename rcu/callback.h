@@ -22,6 +22,7 @@
 #define RCU_CALLBACK_H_
 
 #include <type_traits>
+
 #include "rcu/version.h"
 
 namespace rcu {

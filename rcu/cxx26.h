@@ -86,9 +86,7 @@ inline void rcu_synchronize(rcu_domain& dom = rcu_default_domain()) noexcept {
   dom.native().Synchronize();
 }
 
-inline void rcu_barrier(rcu_domain& dom = rcu_default_domain()) noexcept {
-  dom.native().Barrier();
-}
+inline void rcu_barrier(rcu_domain& dom = rcu_default_domain()) noexcept { dom.native().Barrier(); }
 
 namespace internal_cxx26 {
 
@@ -96,9 +94,8 @@ namespace internal_cxx26 {
 // observable (empty, trivially default-constructible and trivially copyable), Domain::Retire()
 // queues the pointer alone; any other deleter is moved into a node and is the one invoked.
 template <typename D>
-inline constexpr bool kDeleterIsInterchangeable =
-    std::is_empty_v<D> && std::is_trivially_default_constructible_v<D> &&
-    std::is_trivially_copyable_v<D>;
+inline constexpr bool kDeleterIsInterchangeable = std::is_empty_v<D>&&
+    std::is_trivially_default_constructible_v<D>&& std::is_trivially_copyable_v<D>;
 
 // What a retired rcu_obj_base queues: standard-layout with the head first, so that the
 // CallbackHead* the callback gets converts back to it (the two are pointer-interconvertible),
@@ -146,11 +143,11 @@ class rcu_obj_base : private internal_cxx26::ObjBaseHook {
   //
   // Schedules d(static_cast<T*>(this)) after a grace period of `dom`: the deleter passed, moved.
   // Requires: the object is unpublished (R9) and not retired already (R7), debug-checked.
-  void retire(D d = D(), rcu_domain& dom = rcu_default_domain(),
-              const internal::SourceLocation& where = internal::SourceLocation::current()) noexcept {
+  void retire(
+      D d = D(), rcu_domain& dom = rcu_default_domain(),
+      const internal::SourceLocation& where = internal::SourceLocation::current()) noexcept {
     if (internal::kDebugChecks) {
-      internal::NoteRetired(static_cast<T*>(this), sizeof(T), /*check_double_retire=*/true,
-                            where);
+      internal::NoteRetired(static_cast<T*>(this), sizeof(T), /*check_double_retire=*/true, where);
     }
     deleter_ = std::move(d);
     rcu_obj_base_head.func = nullptr;  // a copy may carry a queued original's bits

@@ -64,8 +64,9 @@ const DomainOptions& Validated(const DomainOptions& options,
                   options.callback_threads, kMaxCallbackThreads);
   }
   if (options.max_pending_callbacks == 0) {
-    internal::Die(where, "R14: DomainOptions::max_pending_callbacks is 0; it must be at least 1 "
-                         "(UINT64_MAX for no bound)");
+    internal::Die(where,
+                  "R14: DomainOptions::max_pending_callbacks is 0; it must be at least 1 "
+                  "(UINT64_MAX for no bound)");
   }
   if (options.stall_timeout.count() <= 0) {
     internal::Die(where,

@@ -121,17 +121,17 @@ struct DomainOptions {
 
 // Counters a user can read at any time (Domain::Stats()); cheap enough to leave on.
 struct DomainStats {
-  uint64_t grace_periods = 0;             // completed
-  uint64_t grace_periods_waited = 0;      // of those, how many had other reader threads to scan
-  double mean_grace_period_us = 0;        // latency of the grace periods that waited
+  uint64_t grace_periods = 0;         // completed
+  uint64_t grace_periods_waited = 0;  // of those, how many had other reader threads to scan
+  double mean_grace_period_us = 0;    // latency of the grace periods that waited
   double max_grace_period_us = 0;
-  uint64_t callbacks_queued = 0;          // Call() and Retire() since the domain was created
+  uint64_t callbacks_queued = 0;  // Call() and Retire() since the domain was created
   uint64_t callbacks_invoked = 0;
-  uint64_t callbacks_pending = 0;         // queued - invoked
-  uint64_t pending_bytes = 0;             // sizeof(T) of objects Retire()d and not yet deleted
-  uint64_t peak_pending = 0;              // highest callbacks_pending seen by a callback thread
-  uint64_t callback_batches = 0;          // batches collected (each waited for one grace period)
-  uint64_t throttled = 0;                 // times a queueing thread was made to wait (R12)
+  uint64_t callbacks_pending = 0;  // queued - invoked
+  uint64_t pending_bytes = 0;      // sizeof(T) of objects Retire()d and not yet deleted
+  uint64_t peak_pending = 0;       // highest callbacks_pending seen by a callback thread
+  uint64_t callback_batches = 0;   // batches collected (each waited for one grace period)
+  uint64_t throttled = 0;          // times a queueing thread was made to wait (R12)
 };
 
 // A grace-period cookie from `Domain::GetState()`: it stands for "a full grace period after the
@@ -208,7 +208,8 @@ class Domain {
   //
   // Synchronize(), but the caller spins and yields instead of sleeping: lower latency, one core
   // busy while it waits. Requires: as Synchronize() (R3).
-  void SynchronizeExpedited(const internal::SourceLocation& where = internal::SourceLocation::current());
+  void SynchronizeExpedited(
+      const internal::SourceLocation& where = internal::SourceLocation::current());
 
   // Domain::GetState()
   //
@@ -296,7 +297,8 @@ class Domain {
   friend void internal::ForkChild();
 
   static Domain* CreateDefault();
-  void CheckMayBlock(const internal::SourceLocation& where, const char* operation, const char* rule);
+  void CheckMayBlock(const internal::SourceLocation& where, const char* operation,
+                     const char* rule);
   // Appends {p, fn} to the calling thread's queue (Call and Retire).
   void Enqueue(void* p, void (*fn)(void*), size_t bytes, const internal::SourceLocation& where) {
     const internal::CallbackQueue::Appended appended = queue_.Append(p, fn, bytes, where);
@@ -307,12 +309,12 @@ class Domain {
 
   // The parts, each with one concept (see "How the core fits together" in README.md); each takes
   // the parts it needs and none knows the Domain.
-  internal::ReadSide read_side_;        // sections, thread states (its registry)
-  internal::GracePeriods grace_periods_;  // sequence, cookies, the reader scan, stalls
-  internal::BlockPool pool_;              // empty retire blocks
-  internal::CallbackQueue queue_;         // Call()/Retire() appends, collection
+  internal::ReadSide read_side_;                    // sections, thread states (its registry)
+  internal::GracePeriods grace_periods_;            // sequence, cookies, the reader scan, stalls
+  internal::BlockPool pool_;                        // empty retire blocks
+  internal::CallbackQueue queue_;                   // Call()/Retire() appends, collection
   std::unique_ptr<internal::Reclaimer> reclaimer_;  // callback threads, Barrier, back-pressure
-  const internal::SourceLocation created_at_;        // named by R10 reports
+  const internal::SourceLocation created_at_;       // named by R10 reports
 };
 
 // `rcu::ReadGuard` holds a read-side section of a domain for its scope. It is the read token:
@@ -350,8 +352,9 @@ class ReadGuard {
 inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
                          const internal::SourceLocation& where) {
   if (internal::kDebugChecks && ABSL_PREDICT_FALSE(head->func != nullptr)) {
-    internal::Die(where, "R7: double call_rcu: this CallbackHead is already queued and its "
-                         "callback has not run yet");
+    internal::Die(where,
+                  "R7: double call_rcu: this CallbackHead is already queued and its "
+                  "callback has not run yet");
   }
   head->func = func;
   Enqueue(head, &internal::RunCallbackHead, 0, where);

@@ -11,9 +11,10 @@
 //
 // Read side:    `Read(guard)` needs a `const ReadGuard&`, so a read outside a section does not
 //               compile (R1); a guard of another domain than the Published's (the default
-//               domain unless the constructor names one) aborts with "R1:" in debug builds. The pointer it returns stays valid until the guard's outermost
-//               section ends; do not keep it longer (H4). `Dereference(domain)` is the run-time
-//               checked escape hatch for code that holds a section without a guard object
+//               domain unless the constructor names one) aborts with "R1:" in debug builds. The
+//               pointer it returns stays valid until the guard's outermost section ends; do not
+//               keep it longer (H4). `Dereference(domain)` is the run-time checked escape hatch for
+//               code that holds a section without a guard object
 //               (`std::scoped_lock<rcu::Domain>`): it aborts with "R1:" outside a section when
 //               RCU_DEBUG_CHECKS is on.
 // Update side:  `Assign()` publishes with release order: every write that initialized the object
@@ -96,8 +97,9 @@ class Published {
   T* Read(const ReadGuard& guard,
           const internal::SourceLocation& where = internal::SourceLocation::current()) const {
     if (internal::kDebugChecks && &guard.domain() != &domain()) {
-      internal::Die(where, "R1: Published<T>::Read() with a ReadGuard of another domain than the "
-                           "one the Published belongs to");
+      internal::Die(where,
+                    "R1: Published<T>::Read() with a ReadGuard of another domain than the "
+                    "one the Published belongs to");
     }
     return ptr_.load(std::memory_order_acquire);
   }
@@ -112,8 +114,8 @@ class Published {
   // Read() for a caller inside a section of `domain` without a guard object at hand.
   // Requires: the calling thread is inside a read-side section of `domain` (R1, checked when
   // RCU_DEBUG_CHECKS is on).
-  T* Dereference(const Domain& domain,
-                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+  T* Dereference(const Domain& domain, const internal::SourceLocation& where =
+                                           internal::SourceLocation::current()) const {
     if (internal::kDebugChecks && !domain.InReadSection()) {
       internal::Die(where,
                     "R1: suspicious dereference: Published<T>::Dereference() outside a read-side "

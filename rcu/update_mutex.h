@@ -76,9 +76,7 @@ class ABSL_LOCKABLE UpdateMutex {
   //
   // Whether the calling thread holds the mutex. Exact for the calling thread: only the owner
   // writes its own identity.
-  bool HeldByCurrentThread() const {
-    return owner_.load(std::memory_order_relaxed) == Self();
-  }
+  bool HeldByCurrentThread() const { return owner_.load(std::memory_order_relaxed) == Self(); }
 
   // UpdateMutex::AssertHeld()
   //

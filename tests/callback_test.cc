@@ -14,9 +14,9 @@
 
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
-#include "rcu/retirable.h"
 #include "rcu/internal/sys.h"
 #include "rcu/published.h"
+#include "rcu/retirable.h"
 #include "tests/testing/threads.h"
 
 namespace rcu {
@@ -48,9 +48,7 @@ struct Counted {
   std::atomic<int>* runs;
 };
 
-void CountRun(CallbackHead* head) {
-  reinterpret_cast<Counted*>(head)->runs->fetch_add(1);
-}
+void CountRun(CallbackHead* head) { reinterpret_cast<Counted*>(head)->runs->fetch_add(1); }
 
 class ReclamationTest : public testing::Test {
  protected:
@@ -314,8 +312,8 @@ TEST_F(ReclamationTest, CallbacksRunInQueueingOrderPerThread) {
   for (int t = 0; t < 2; ++t) {
     ASSERT_EQ(log.seen[t].size(), static_cast<size_t>(kItems));
     for (int i = 0; i < kItems; ++i) {
-      ASSERT_EQ(log.seen[t][i], i) << "thread " << t << ": callback " << log.seen[t][i]
-                                   << " ran in position " << i;
+      ASSERT_EQ(log.seen[t][i], i)
+          << "thread " << t << ": callback " << log.seen[t][i] << " ran in position " << i;
     }
   }
 }
@@ -395,12 +393,13 @@ TEST_F(ReclamationTest, FloodStaysUnderTheBoundWhileGracePeriodsAdvance) {
   EXPECT_GT(domain.GracePeriodsCompleted() - gp_before, 10u);
   EXPECT_EQ(dead_seen.load(), 0u);
   EXPECT_EQ(DestroyedSinceStart(), static_cast<int64_t>(retired) + 1);
-  std::printf("flood: %llu retired in 3 s, peak pending %llu (bound %llu), %llu grace periods, "
-              "throttled %llu times\n",
-              static_cast<unsigned long long>(retired), static_cast<unsigned long long>(peak),
-              static_cast<unsigned long long>(options.max_pending_callbacks),
-              static_cast<unsigned long long>(domain.GracePeriodsCompleted() - gp_before),
-              static_cast<unsigned long long>(stats.throttled));
+  std::printf(
+      "flood: %llu retired in 3 s, peak pending %llu (bound %llu), %llu grace periods, "
+      "throttled %llu times\n",
+      static_cast<unsigned long long>(retired), static_cast<unsigned long long>(peak),
+      static_cast<unsigned long long>(options.max_pending_callbacks),
+      static_cast<unsigned long long>(domain.GracePeriodsCompleted() - gp_before),
+      static_cast<unsigned long long>(stats.throttled));
 }
 
 }  // namespace

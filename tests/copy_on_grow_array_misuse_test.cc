@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "rcu/containers/copy_on_grow_array.h"
 #include "gtest/gtest.h"
+#include "rcu/containers/copy_on_grow_array.h"
 #include "rcu/domain.h"
 #include "tests/testing/busted.h"
 

@@ -63,7 +63,6 @@ TEST(Cxx26Test, RcuRetireWithStatelessAndStatefulDeleters) {
   EXPECT_EQ(calls.load(), 1);
 }
 
-
 TEST(Cxx26Test, ObjBaseWithStatefulDeleter) {
   std::atomic<int> count{0};
   struct Obj : stdrcu::rcu_obj_base<Obj, std::function<void(Obj*)>> {};

@@ -17,10 +17,10 @@
 
 #include "gtest/gtest.h"
 #include "rcu/callback.h"
-#include "rcu/retirable.h"
 #include "rcu/diagnostics.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"
+#include "rcu/retirable.h"
 #include "rcu/update_mutex.h"
 
 #if !RCU_DEBUG_CHECKS
@@ -386,9 +386,7 @@ void CallbackThatBlocks(Domain& domain, void (*blocking)(Domain&)) {
 
 TEST(DomainMisuseTest, R8SynchronizeInCallbackAborts) {
   Domain domain;
-  EXPECT_DEATH(WithAlarm([&] {
-                 CallbackThatBlocks(domain, [](Domain& d) { d.Synchronize(); });
-               }),
+  EXPECT_DEATH(WithAlarm([&] { CallbackThatBlocks(domain, [](Domain& d) { d.Synchronize(); }); }),
                "R8: Synchronize\\(\\) called from an RCU callback");
 }
 
@@ -529,7 +527,7 @@ TEST(DomainMisuseTest, R14InvalidOptionsAreRejected) {
 
 TEST(DomainMisuseTest, R14NaturalExtremesAreAccepted) {
   DomainOptions options;
-  options.max_pending_callbacks = UINT64_MAX;                 // no bound
+  options.max_pending_callbacks = UINT64_MAX;                // no bound
   options.stall_timeout = std::chrono::milliseconds::max();  // never report
   Domain domain(options);
   for (int i = 0; i < 1000; ++i) domain.Retire(new Obj);

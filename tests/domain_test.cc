@@ -82,9 +82,7 @@ TEST_P(GracePeriodTest, WaitsForNestedReaderUntilOutermostExit) {
   std::atomic<bool> inner_left{false}, release{false};
   std::thread reader([&] {
     ReadGuard outer(domain);
-    {
-      ReadGuard inner(domain);
-    }
+    { ReadGuard inner(domain); }
     inner_left.store(true);
     AwaitFlag(release);
   });
@@ -241,9 +239,7 @@ TEST(DomainTest, ChildOfForkCanSynchronize) {
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     domain.Synchronize();  // Would hang waiting for the parent's reader thread.
-    {
-      ReadGuard guard(domain);
-    }
+    { ReadGuard guard(domain); }
     domain.SynchronizeExpedited();
     _exit(0);
   }

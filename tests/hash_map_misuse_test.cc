@@ -20,9 +20,9 @@
 #include <thread>
 #include <vector>
 
+#include "gtest/gtest.h"
 #include "rcu/containers/hash_map.h"
 #include "rcu/containers/list.h"
-#include "gtest/gtest.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"
 #include "rcu/update_mutex.h"

@@ -12,8 +12,8 @@
 #include <thread>
 #include <vector>
 
-#include "rcu/containers/list.h"
 #include "gtest/gtest.h"
+#include "rcu/containers/list.h"
 #include "rcu/domain.h"
 #include "tests/testing/busted.h"
 

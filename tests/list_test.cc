@@ -1,9 +1,9 @@
 #include "rcu/containers/list.h"
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <stdexcept>
-#include <chrono>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,8 +142,9 @@ TEST(ListTest, ConcurrentTraversalUnderUpdates) {
         } else {
           list.PushFront(Tracked(key));
         }
-        if (i % 3 == 0) list.ReplaceIf([&](const Tracked& x) { return x.key == key; },
-                                       [](const Tracked& x) { return Tracked(x.key); });
+        if (i % 3 == 0)
+          list.ReplaceIf([&](const Tracked& x) { return x.key == key; },
+                         [](const Tracked& x) { return Tracked(x.key); });
         if (i >= 10) list.EraseIf([&](const Tracked& x) { return x.key == key - 10; });
       }
     });
@@ -252,8 +253,9 @@ void UpdateCounted(List<testutil::Counted>& list, uint64_t i, testutil::Tracker&
   if (i % 64 == 63) {
     list.EraseIf([&](const testutil::Counted& v) { return v.value() % 2 == parity; });
   } else if (i % 16 == 15) {
-    list.ReplaceIf([&](const testutil::Counted& v) { return v.value() % 2 != parity; },
-                   [&](const testutil::Counted& v) { return testutil::Counted(tracker, v.value()); });
+    list.ReplaceIf(
+        [&](const testutil::Counted& v) { return v.value() % 2 != parity; },
+        [&](const testutil::Counted& v) { return testutil::Counted(tracker, v.value()); });
   } else {
     list.PushBack(testutil::Counted(tracker, static_cast<int64_t>(i)));
   }

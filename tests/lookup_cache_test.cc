@@ -9,8 +9,8 @@
 #include <functional>
 #include <thread>
 
-#include "rcu/containers/internal/hash_table.h"
 #include "gtest/gtest.h"
+#include "rcu/containers/internal/hash_table.h"
 #include "rcu/update_mutex.h"
 
 namespace rcu::internal {

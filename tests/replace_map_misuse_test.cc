@@ -14,8 +14,8 @@
 #include <thread>
 #include <vector>
 
-#include "rcu/containers/replace_map.h"
 #include "gtest/gtest.h"
+#include "rcu/containers/replace_map.h"
 #include "rcu/domain.h"
 #include "tests/testing/busted.h"
 

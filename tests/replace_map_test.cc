@@ -171,9 +171,10 @@ TEST(ReplaceMapTest, ThrowingEditsChangeNothingAndLeakNothing) {
       }
       tracker.Disarm();
     }
-    EXPECT_THROW(map.Update(1, [&](const testutil::Counted& old) -> testutil::Counted {
-      throw std::runtime_error("update fails");
-    }),
+    EXPECT_THROW(map.Update(1,
+                            [&](const testutil::Counted& old) -> testutil::Counted {
+                              throw std::runtime_error("update fails");
+                            }),
                  std::runtime_error);
     ReadGuard guard(domain);
     EXPECT_EQ(map.Find(guard, 1)->value(), 1);

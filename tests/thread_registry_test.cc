@@ -92,7 +92,7 @@ TEST(ThreadRegistryTest, ARegistryAtAReusedIdAndAddressIsANewRegistry) {
   first->Mine();
   first->~ThreadRegistry();
   auto* second = new (storage) ThreadRegistry(false);
-  EXPECT_EQ(second->id(), id);  // ids are dense and recycled
+  EXPECT_EQ(second->id(), id);             // ids are dense and recycled
   EXPECT_EQ(second->FindMine(), nullptr);  // but the thread's old state is not this one's
   EXPECT_NE(second->Mine(), nullptr);
   EXPECT_EQ(Listed(*second), 1);

@@ -22,7 +22,12 @@ def _system_library_impl(ctx):
             libs = libs + result.stdout.strip().split(" ")
         packages.setdefault(package, []).append((target, libs))
     for package, targets in packages.items():
-        rules = ['package(default_visibility = ["//visibility:public"])', ""]
+        rules = [
+            'load("@rules_cc//cc:defs.bzl", "cc_library")',
+            "",
+            'package(default_visibility = ["//visibility:public"])',
+            "",
+        ]
         for target, libs in targets:
             rules.append("cc_library(name = %r, linkopts = %r)" % (target, libs))
         ctx.file((package + "/BUILD") if package else "BUILD", "\n".join(rules) + "\n")

@@ -3,8 +3,8 @@
 #include <cstdint>
 #include <mutex>
 
-#include "rcu/containers/hash_map.h"
 #include "gtest/gtest.h"
+#include "rcu/containers/hash_map.h"
 #include "rcu/cxx26.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"

@@ -203,8 +203,9 @@ class ReplaceMap {
   void Edit(Fn fn, const internal::SourceLocation& where = internal::SourceLocation::current())
       ABSL_LOCKS_EXCLUDED(mu_) {
     if (internal::kDebugChecks && mu_.HeldByCurrentThread()) {
-      internal::Die(where, "M4: ReplaceMap updated from inside one of its own Edit() functions "
-                           "(it would wait for its own lock)");
+      internal::Die(where,
+                    "M4: ReplaceMap updated from inside one of its own Edit() functions "
+                    "(it would wait for its own lock)");
     }
     Editor editor;
     Version* old;

@@ -38,8 +38,8 @@ struct Object {
 
 struct Tracker {
   std::mutex mu;
-  std::map<const char*, Object> objects;                                   // guarded by mu
-  std::unordered_map<const void*, std::vector<const void*>> holders;      // guarded by mu
+  std::map<const char*, Object> objects;                              // guarded by mu
+  std::unordered_map<const void*, std::vector<const void*>> holders;  // guarded by mu
 
   static const char* Address(const void* p) { return static_cast<const char*>(p); }
 

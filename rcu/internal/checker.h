@@ -37,7 +37,8 @@ void Report(const char* format, ...) ABSL_PRINTF_ATTRIBUTE(1, 2);
 // correct, in either order. NoteRetired() checks both rules and remembers [p, p + bytes) as
 // retired; ForgetRetired() runs before the deleter. NotePublished() moves the Published at
 // `holder` from `old_value` to `new_value` (an object of `new_bytes` bytes).
-void NoteRetired(const void* p, size_t bytes, bool check_double_retire, const SourceLocation& where);
+void NoteRetired(const void* p, size_t bytes, bool check_double_retire,
+                 const SourceLocation& where);
 void ForgetRetired(const void* p);
 void NotePublished(const void* holder, const void* old_value, const void* new_value,
                    size_t new_bytes);

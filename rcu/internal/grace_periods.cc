@@ -67,7 +67,7 @@ void GracePeriods::Run(bool expedited) {
   const uint64_t seq = seq_.load(std::memory_order_relaxed);
   seq_.exchange(seq + 1, std::memory_order_acq_rel);  // [C1]
   ThreadRegistry& registry = readers_.registry();
-  registry.Reclaim();  // no scan is running: we hold the lock
+  registry.Reclaim();                                   // no scan is running: we hold the lock
   std::atomic_thread_fence(std::memory_order_seq_cst);  // [S1]
   // The caller itself is outside every section (R3), so with no other registered thread there is
   // nobody to wait for.
@@ -110,10 +110,10 @@ void GracePeriods::WaitForReader(ReaderLine& reader, uint64_t target, bool exped
   const auto check_stall = [&] {
     const auto now = std::chrono::steady_clock::now();
     if (now >= next_report) {
-      Report("R13: rcu stall: thread %d has held up a grace period of domain %u for %.3f s "
-             "inside a read-side section",
-             reader.tid, readers_.registry().id(),
-             std::chrono::duration<double>(now - start).count());
+      Report(
+          "R13: rcu stall: thread %d has held up a grace period of domain %u for %.3f s "
+          "inside a read-side section",
+          reader.tid, readers_.registry().id(), std::chrono::duration<double>(now - start).count());
       next_report = now + stall_timeout_;
     }
     return next_report - now;

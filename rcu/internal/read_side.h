@@ -9,9 +9,9 @@
 //
 // Nesting: the entry that finds the counter at 0 is the outermost one; Begin() returns its
 // reader line, and End() clears the counter only when given it. Domain::lock()/unlock() cannot
-// carry that token, so they count on the reader line the locks that did not begin the section. Both are async-signal-safe: a
-// handler's section that lands anywhere between two of these steps balances (debug bookkeeping
-// comes after the counter on entry and before it on exit).
+// carry that token, so they count on the reader line the locks that did not begin the section. Both
+// are async-signal-safe: a handler's section that lands anywhere between two of these steps
+// balances (debug bookkeeping comes after the counter on entry and before it on exit).
 //
 // Ordering (labels pair with grace_periods.cc): [F1] a reader's entry fence pairs with the grace
 // period's heavy fence; [F2] a reader's exit fence pairs with the heavy fence of a grace period
@@ -38,8 +38,7 @@ class ReadSide {
  public:
   static constexpr uint32_t kMaxNesting = 1u << 20;
 
-  ReadSide()
-      : epoch_(LightReadersEnabled() ? 1 : 2), registry_(/*fallback_fence=*/!light()) {}
+  ReadSide() : epoch_(LightReadersEnabled() ? 1 : 2), registry_(/*fallback_fence=*/!light()) {}
 
   ReadSide(const ReadSide&) = delete;
   ReadSide& operator=(const ReadSide&) = delete;
@@ -94,8 +93,9 @@ class ReadSide {
     ThreadState* s = kDebugChecks ? registry_.FindMine() : Mine();
     if (kDebugChecks) {
       if (s == nullptr || s->reader.debug_locks == 0) {
-        Die(where, "R5: bad unlock balance: Domain::unlock() without a matching lock() on this "
-                   "thread");
+        Die(where,
+            "R5: bad unlock balance: Domain::unlock() without a matching lock() on this "
+            "thread");
       }
       --s->reader.debug_locks;
     }

@@ -30,7 +30,7 @@ struct RetireBlock {
   RetireBlock* next = nullptr;  // the next (newer) block of the same chain
   uint32_t count = 0;           // entries written (owner-only until stolen)
   uint32_t padding = 0;
-  uint64_t bytes = 0;           // sum of the retired objects' sizes (owner-only until stolen)
+  uint64_t bytes = 0;  // sum of the retired objects' sizes (owner-only until stolen)
   Entry entries[kCapacity];
 };
 

@@ -13,7 +13,7 @@ namespace rcu::internal {
 namespace {
 
 constexpr size_t kMinBlock = 64;
-constexpr int kClasses = 16;                // 64 B to 2 MiB
+constexpr int kClasses = 16;                 // 64 B to 2 MiB
 constexpr size_t kChunk = size_t{64} << 10;  // small blocks are carved from 64 KiB chunks
 
 struct FreeBlock {
@@ -41,8 +41,7 @@ int ClassOf(size_t bytes) {
 }
 
 void* Map(size_t bytes) {
-  void* memory =
-      mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  void* memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (memory == MAP_FAILED) {
     std::fprintf(stderr, "rcu: cannot allocate per-thread state\n");
     std::abort();

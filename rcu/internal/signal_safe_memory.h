@@ -11,6 +11,7 @@
 #define RCU_INTERNAL_SIGNAL_SAFE_MEMORY_H_
 
 #include <cstddef>
+
 #include "rcu/version.h"
 
 namespace rcu::internal {

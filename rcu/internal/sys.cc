@@ -19,9 +19,7 @@ namespace {
 
 int Membarrier(int cmd) { return static_cast<int>(syscall(__NR_membarrier, cmd, 0, 0)); }
 
-bool RegisterMembarrier() {
-  return Membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0;
-}
+bool RegisterMembarrier() { return Membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0; }
 
 bool DetectLightReaders() {
   if (kThreadSanitizer) return false;  // TSan does not model membarrier; see sys.h.

@@ -6,10 +6,10 @@
 // * The asymmetric fence pair (folly's asymmetric_thread_fence_light / _heavy). In the C++ memory
 //   model both `LightFence()` and `HeavyFence()` ARE `std::atomic_thread_fence(
 //   std::memory_order_seq_cst)`, and every ordering argument in this library is made with that
-//   definition (each pairing is labelled at both ends, [F1] ... [F4]; see grace_periods.cc). What differs
-//   is the cost. When membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) is available (`light` true),
-//   `HeavyFence()` runs a full barrier on every running thread of the process, so the light side
-//   needs only a compiler fence: a reader never executes a fence instruction. Otherwise (old
+//   definition (each pairing is labelled at both ends, [F1] ... [F4]; see grace_periods.cc). What
+//   differs is the cost. When membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) is available (`light`
+//   true), `HeavyFence()` runs a full barrier on every running thread of the process, so the light
+//   side needs only a compiler fence: a reader never executes a fence instruction. Otherwise (old
 //   kernels, seccomp filters, RCU_DISABLE_MEMBARRIER=1, ThreadSanitizer builds) both are plain
 //   seq_cst fences. The mode is chosen once, before any domain exists, and never changes.
 // * Futex waits and wakes, for a grace period that sleeps until a reader leaves its section and
@@ -24,6 +24,7 @@
 
 #include <atomic>
 #include <cstdint>
+
 #include "rcu/version.h"
 
 namespace rcu::internal {

@@ -117,9 +117,7 @@ ThreadRegistry::ThreadRegistry(bool fallback_fence)
     : ThreadRegistry(NewIdentity(this), fallback_fence) {}
 
 ThreadRegistry::ThreadRegistry(Identity identity, bool fallback_fence)
-    : serial_(identity.serial),
-      id_(identity.id),
-      fallback_fence_(fallback_fence) {}
+    : serial_(identity.serial), id_(identity.id), fallback_fence_(fallback_fence) {}
 
 ThreadRegistry::~ThreadRegistry() {
   SignalsBlocked blocked;
@@ -187,8 +185,8 @@ ThreadState* ThreadRegistry::Register() {
   ThreadState* head = head_.load(std::memory_order_relaxed);
   do {
     s->reader.next.store(head, std::memory_order_relaxed);
-  } while (!head_.compare_exchange_weak(head, s, std::memory_order_release,
-                                        std::memory_order_relaxed));
+  } while (
+      !head_.compare_exchange_weak(head, s, std::memory_order_release, std::memory_order_relaxed));
   live_.fetch_add(1, std::memory_order_seq_cst);
   // [S2] pairs with [S1] (grace_periods.cc): a grace period that did not count this thread
   // skipped no reader of what it waited for.
@@ -222,9 +220,10 @@ void ThreadRegistry::Depart(ThreadState* s, bool report) {
   reader.debug_locks = 0;
   if (reader.ctr.load(std::memory_order_relaxed) != 0) {
     if (report) {
-      Report("R6: thread %d exited inside a read-side section of domain %u; the section was "
-             "ended for it",
-             reader.tid, id_);
+      Report(
+          "R6: thread %d exited inside a read-side section of domain %u; the section was "
+          "ended for it",
+          reader.tid, id_);
     }
     reader.ctr.store(0, std::memory_order_seq_cst);
     WakeWaiter();
@@ -253,7 +252,8 @@ void ThreadRegistry::Unlink(ThreadState* s) {
                                     std::memory_order_acquire)) {
     return;
   }
-  for (ThreadState* p = expected; p != nullptr; p = p->reader.next.load(std::memory_order_relaxed)) {
+  for (ThreadState* p = expected; p != nullptr;
+       p = p->reader.next.load(std::memory_order_relaxed)) {
     if (p->reader.next.load(std::memory_order_relaxed) == s) {
       // A scan standing on `s` still follows s->next, which is left as it was.
       p->reader.next.store(next, std::memory_order_release);

@@ -172,7 +172,7 @@ class ThreadRegistry {
   UpdateMutex mu_;
   QueueLine departed_ ABSL_GUARDED_BY(mu_);
   ThreadState* limbo_ ABSL_GUARDED_BY(mu_) = nullptr;  // through ReaderLine::limbo_next
-  std::atomic<bool> limbo_nonempty_{false};  // lets Reclaim() skip the lock
+  std::atomic<bool> limbo_nonempty_{false};            // lets Reclaim() skip the lock
   struct alignas(64) {
     std::atomic<uint32_t> word{0};
   } wake_;

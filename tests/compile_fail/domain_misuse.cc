@@ -24,30 +24,30 @@ int Use(rcu::Domain& domain) {
   rcu::ReadGuard guard(domain);
 #if defined(CASE_CONTROL)
   return config.Read(guard)->limit;
-#elif defined(CASE_READ_WITHOUT_GUARD)  // R1: a read needs the read-side token
+#elif defined(CASE_READ_WITHOUT_GUARD)          // R1: a read needs the read-side token
   return config.Read()->limit;
-#elif defined(CASE_COPY_GUARD)  // R5: a section belongs to one scope
+#elif defined(CASE_COPY_GUARD)                  // R5: a section belongs to one scope
   rcu::ReadGuard copy = guard;
   return 0;
-#elif defined(CASE_MOVE_GUARD)  // R5: ... and to one thread
+#elif defined(CASE_MOVE_GUARD)                  // R5: ... and to one thread
   rcu::ReadGuard moved(std::move(guard));
   return 0;
-#elif defined(CASE_WRITE_THROUGH_CONST)  // M1: readers get const values; update by replacing
+#elif defined(CASE_WRITE_THROUGH_CONST)         // M1: readers get const values; update by replacing
   config.Read(guard)->limit = 1;
   return 0;
-#elif defined(CASE_COPY_PUBLISHED)  // a published pointer is a location, not a value
+#elif defined(CASE_COPY_PUBLISHED)              // a published pointer is a location, not a value
   rcu::Published<const Config> copy = config;
   return 0;
 #elif defined(CASE_LIST_ITERATE_WITHOUT_GUARD)  // L4: traversal needs the read-side token
   static rcu::List<int> list;
   for (int x : list.Iterate()) return x;
   return 0;
-#elif defined(CASE_REPLACE_MAP_WRITE_VALUE)  // M1: values are const to readers
+#elif defined(CASE_REPLACE_MAP_WRITE_VALUE)     // M1: values are const to readers
   static rcu::ReplaceMap<int, Config> map;
   map.Find(guard, 1)->limit = 2;
   return 0;
 #elif defined(CASE_COPY_ON_GROW_ARRAY_MOVE_ONLY)  // growth copies: elements must be copyable
-  static rcu::CopyOnGrowArray<std::unique_ptr<int>> array;
+  static rcu::CopyOnGrowArray<std::unique_ptr<int> > array;
   return array.Read(guard).empty() ? 0 : 1;
 #else
   return 0;

@@ -1,9 +1,9 @@
 // Relacy models of the core's ordering arguments under the C++ memory model (README "Torture and
-// model checking"). Each model is the algorithm of rcu/internal/read_side.h, grace_periods.cc and reclaimer.cc cut
-// to the accesses one pairing needs, with LightFence() and HeavyFence() written as what they are
-// in the model: std::atomic_thread_fence(seq_cst) (rcu/internal/sys.h). Objects are rl::var, so
-// Relacy reports a use that is not ordered after a free as a data race; lost wake-ups are caught
-// by checking, at the end, that a waiter that went to sleep was woken.
+// model checking"). Each model is the algorithm of rcu/internal/read_side.h, grace_periods.cc and
+// reclaimer.cc cut to the accesses one pairing needs, with LightFence() and HeavyFence() written as
+// what they are in the model: std::atomic_thread_fence(seq_cst) (rcu/internal/sys.h). Objects are
+// rl::var, so Relacy reports a use that is not ordered after a free as a data race; lost wake-ups
+// are caught by checking, at the end, that a waiter that went to sleep was woken.
 //
 // Each model has a busted twin (kBusted) that drops the one fence or section the argument rests
 // on; the real model must verify and the twin must fail. Exit status 0 when all of that holds.
@@ -14,7 +14,6 @@
 // Standard headers first: relacy.hpp redefines new, delete and malloc for what follows it.
 #include <cstdio>
 #include <fstream>
-
 #include <relacy/relacy.hpp>
 
 namespace {
@@ -41,13 +40,13 @@ struct GracePeriodModel : rl::test_suite<GracePeriodModel<kBusted>, 2> {
     if (index == 0) {
       for (int section = 0; section < 2; ++section) {
         ctr.store(epoch.load(rl::memory_order_relaxed), rl::memory_order_release);  // [R1]
-        if (!kBusted) rl::atomic_thread_fence(rl::memory_order_seq_cst);           // [F1] light
+        if (!kBusted) rl::atomic_thread_fence(rl::memory_order_seq_cst);            // [F1] light
         if (published.load(rl::memory_order_acquire) == 1) RL_ASSERT(a_alive($) == 1);
-        ctr.store(0, rl::memory_order_release);                                     // [R2]
+        ctr.store(0, rl::memory_order_release);  // [R2]
       }
     } else {
       published.store(2, rl::memory_order_release);       // unpublish A
-      rl::atomic_thread_fence(rl::memory_order_seq_cst);   // [F1] heavy
+      rl::atomic_thread_fence(rl::memory_order_seq_cst);  // [F1] heavy
       const unsigned target = epoch.load(rl::memory_order_relaxed) + 1;
       epoch.store(target, rl::memory_order_relaxed);
       for (;;) {
@@ -145,7 +144,7 @@ template <bool kBusted>
 struct HandOffModel : rl::test_suite<HandOffModel<kBusted>, 2> {
   rl::atomic<int> queue;  // 1: the thread's chain is there (its tail block has room)
   rl::atomic<unsigned> ctr;
-  rl::var<int> entry;     // the next slot of the tail block
+  rl::var<int> entry;  // the next slot of the tail block
 
   void before() {
     queue.store(1, rl::memory_order_relaxed);
@@ -219,8 +218,8 @@ bool Check(const char* name) {
   const bool real_ok = rl::simulate<Model<false>>(params);
   rl::test_params busted_params = params;
   const bool busted_ok = rl::simulate<Model<true>>(busted_params);
-  std::printf("%-18s real model: %-9s busted twin: %s%s\n", name,
-              real_ok ? "verified" : "FAILED", busted_ok ? "NOT CAUGHT" : "caught: ",
+  std::printf("%-18s real model: %-9s busted twin: %s%s\n", name, real_ok ? "verified" : "FAILED",
+              busted_ok ? "NOT CAUGHT" : "caught: ",
               busted_ok ? "" : rl::test_result_str(busted_params.test_result));
   return real_ok && !busted_ok;
 }

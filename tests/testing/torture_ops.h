@@ -32,11 +32,7 @@ inline constexpr TortureOps kRealOps = {
 
 // Grace periods that do not wait: every synchronous flavor returns at once.
 inline constexpr TortureOps kNoWaitOps = {
-    "no_wait",
-    [](Domain&) {},
-    [](Domain&) {},
-    [](Domain&, GracePeriodCookie) {},
-    kRealOps.call,
+    "no_wait", [](Domain&) {}, [](Domain&) {}, [](Domain&, GracePeriodCookie) {}, kRealOps.call,
 };
 
 // Callbacks that do not wait for readers: Call() runs the callback at once.

@@ -30,8 +30,8 @@ struct Tracker {
 
   // A tracker in anonymous shared memory (never unmapped: children may still write to it).
   static Tracker* Shared() {
-    void* memory = mmap(nullptr, sizeof(Tracker), PROT_READ | PROT_WRITE,
-                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void* memory =
+        mmap(nullptr, sizeof(Tracker), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (memory == MAP_FAILED) std::abort();
     return new (memory) Tracker;
   }

@@ -48,7 +48,9 @@ class ShadowedSubject : public Subject {
   explicit ShadowedSubject(int updaters) : shadows_(updaters), versions_(updaters) {}
   int Updaters() const override { return static_cast<int>(shadows_.size()); }
 
-  bool Read(std::mt19937_64& rng) override { return ReadKey(PickKey(rng, rng() % Updaters()), rng); }
+  bool Read(std::mt19937_64& rng) override {
+    return ReadKey(PickKey(rng, rng() % Updaters()), rng);
+  }
   void Update(std::mt19937_64& rng, int updater) override {
     auto& shadow = shadows_[updater];
     const uint64_t key = PickKey(rng, updater);
@@ -82,7 +84,7 @@ class ShadowedSubject : public Subject {
 
  private:
   std::vector<std::map<uint64_t, uint64_t>> shadows_;  // each updater's own
-  std::vector<uint64_t> versions_;                      // each updater's own
+  std::vector<uint64_t> versions_;                     // each updater's own
 };
 
 class ListSubject : public ShadowedSubject {
@@ -123,7 +125,8 @@ class ListSubject : public ShadowedSubject {
 
 class HashMapSubject : public ShadowedSubject {
  public:
-  HashMapSubject(Domain& d, int updaters) : ShadowedSubject(updaters), domain_(d), map_(d, Options()) {}
+  HashMapSubject(Domain& d, int updaters)
+      : ShadowedSubject(updaters), domain_(d), map_(d, Options()) {}
 
  protected:
   void Set(uint64_t key, uint64_t version) override {

@@ -23,9 +23,9 @@ namespace rcu::torture {
 
 // The read-side delays (the seed's bug only showed with long ones).
 struct Delays {
-  int read_delay_us = 20;         // upper bound of the usual short delay (one read in 8)
-  int long_delay_ms = 20;         // the rare long delay
-  int long_delay_every = 20000;   // one read in this many takes it (0: never)
+  int read_delay_us = 20;        // upper bound of the usual short delay (one read in 8)
+  int long_delay_ms = 20;        // the rare long delay
+  int long_delay_every = 20000;  // one read in this many takes it (0: never)
 };
 
 // Run-wide state: set by the driver, read by every thread.
@@ -53,8 +53,8 @@ inline void ReadDelay(std::mt19937_64& rng) {
   if (g_delays.long_delay_every > 0 && rng() % g_delays.long_delay_every == 0) {
     std::this_thread::sleep_for(std::chrono::milliseconds(g_delays.long_delay_ms));
   } else if (g_delays.read_delay_us > 0 && rng() % 8 == 0) {
-    const auto until =
-        std::chrono::steady_clock::now() + std::chrono::microseconds(rng() % g_delays.read_delay_us);
+    const auto until = std::chrono::steady_clock::now() +
+                       std::chrono::microseconds(rng() % g_delays.read_delay_us);
     while (std::chrono::steady_clock::now() < until) {
     }
   }

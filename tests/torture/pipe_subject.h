@@ -120,8 +120,8 @@ class PipeSubject : public Subject {
   void Print() const override {
     std::printf("Reader Pipe: %s\n", pipe_.Format().c_str());
     std::printf("Reader Batch: %s\n", batch_.Format().c_str());
-    std::printf("aged through callbacks: %llu  mbtest errors: %llu\n",
-                ULL(callback_flavor_.load()), ULL(mbtest_errors_.load()));
+    std::printf("aged through callbacks: %llu  mbtest errors: %llu\n", ULL(callback_flavor_.load()),
+                ULL(mbtest_errors_.load()));
     std::printf("Free-Block Circulation: %llu elements recycled after %d stages\n",
                 ULL(recycled_.load()), kPipeLen);
   }

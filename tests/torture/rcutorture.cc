@@ -222,8 +222,7 @@ int Main(int argc, char** argv) {
               absl::GetFlag(FLAGS_long_delay_every)};
   const std::string subject_name = absl::GetFlag(FLAGS_subject);
   const std::string ops_name = absl::GetFlag(FLAGS_ops);
-  const testing_support::TortureOps* ops =
-      testing_support::FindOps(ops_name.c_str());
+  const testing_support::TortureOps* ops = testing_support::FindOps(ops_name.c_str());
   if (ops == nullptr) {
     std::fprintf(stderr, "unknown --ops=%s\n", ops_name.c_str());
     return 2;

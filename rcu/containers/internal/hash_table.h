@@ -100,9 +100,7 @@ class HashTable {
 
   // `initial_buckets` is also the fewest the table shrinks to.
   HashTable(Domain& domain, size_t initial_buckets, const Eq& eq)
-      : domain_(domain),
-        min_buckets_(std::bit_ceil(std::max(initial_buckets, kStripes))),
-        eq_(eq) {
+      : domain_(domain), min_buckets_(std::bit_ceil(std::max(initial_buckets, kStripes))), eq_(eq) {
     Array* array = Array::Create(min_buckets_, /*link=*/0);
     if (array == nullptr) throw std::bad_alloc();
     array_.store(array, std::memory_order_release);
