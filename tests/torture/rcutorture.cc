@@ -96,8 +96,10 @@ void FakeWriter(Domain& domain, const testing_support::TortureOps& ops, uint64_t
   }
 }
 
-// Queues callbacks, then Barrier(): every one of them must have run.
+// Queues callbacks, then Barrier(): every one of them must have run. Paced like the fake
+// writers: unpaced, a barrier on an idle domain returns at once and the loop starves the subject.
 void BarrierTester(Domain& domain, std::atomic<uint64_t>& barriers) {
+  std::mt19937_64 rng(400);
   struct Counted {
     CallbackHead head;
     std::atomic<int>* runs;
@@ -115,6 +117,7 @@ void BarrierTester(Domain& domain, std::atomic<uint64_t>& barriers) {
     domain.Barrier();
     if (runs.load() != kCallbacks) Fail("Barrier() returned before its callbacks ran");
     barriers.fetch_add(1, std::memory_order_relaxed);
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 500));
   }
 }
 

@@ -36,7 +36,7 @@ run SUCCESS --subject=copy_on_grow_array --duration=2
 run SUCCESS --subject=replace_map --duration=2 --updaters=2
 run FAILURE --subject=pipe --duration=10 --ops=no_wait
 run FAILURE --subject=pipe --duration=10 --ops=early_callback
-run FAILURE --subject=seed_cache --duration=10 --readers=2 --long_delay_every=0
+run FAILURE --subject=seed_cache --duration=20 --readers=2 --long_delay_every=0
 
 echo "$passes passed, $failures failed"
 exit $((failures > 0))
