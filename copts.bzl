@@ -4,7 +4,6 @@ RCU_COPTS = [
     "-Wall",
     "-Wextra",
     "-Werror",
-    "-Wno-unused-parameter",
     "-pthread",
 ] + select({
     "//:clang": ["-Wthread-safety", "-Wno-gnu-zero-variadic-macro-arguments"],

@@ -3,7 +3,8 @@
 # with g++, the tests again under AddressSanitizer, ThreadSanitizer and UndefinedBehaviorSanitizer,
 # the whole suite with clang (-Werror and -Wthread-safety on our code; in its own output base, so
 # the two toolchains never evict each other's cache), then the separate workspace in
-# examples/consumer/ that depends on this one (so the public labels and rcu_deps() cannot break).
+# examples/consumer/ that depends on this one (so the public labels and rcu_deps() cannot break),
+# then the CMake build with ctest, an install and two consumers of it (tools/cmake_check.sh).
 # Extra arguments go to every `bazel test` (for example --test_tag_filters=-torture). Installs
 # what is missing through ./bazelw.
 set -uo pipefail
@@ -57,5 +58,19 @@ pushd examples/consumer >/dev/null
 run //... "$@"
 popd >/dev/null
 
-echo "tests (lint, g++, asan, tsan, ubsan, clang, consumer workspace): $passed passed, $failed failed"
+# The CMake build: the library and the tests under ctest, installed into a temporary prefix, and
+# examples/installed_consumer/ built against it with find_package(rcu) and with pkg-config.
+echo "==> tools/cmake_check.sh"
+tools/cmake_check.sh 2>&1 | tee "$log"
+cmake_rc=${PIPESTATUS[0]}
+cmake_counts="$(sed -nE 's/^cmake: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -1)"
+cmake_counts="${cmake_counts:-0 1}"  # no summary line: the script itself broke
+passed=$((passed + ${cmake_counts%% *}))
+failed=$((failed + ${cmake_counts##* }))
+if [[ $cmake_rc -ne 0 ]]; then
+  status=1
+  [[ "${cmake_counts##* }" == 0 ]] && failed=$((failed + 1))
+fi
+
+echo "tests (lint, g++, asan, tsan, ubsan, clang, consumer workspace, cmake): $passed passed, $failed failed"
 exit $status

@@ -175,5 +175,16 @@ TEST(HashMapMisuseTest, R1FindWithAGuardOfAnotherDomainAborts) {
       "R1: HashMap::Find\\(\\) with a ReadGuard of another domain");
 }
 
+TEST(HashMapMisuseTest, R1ForEachWithAGuardOfAnotherDomainAborts) {
+  Domain a, b;
+  HashMap<uint64_t, Value> map(a);
+  EXPECT_DEATH(
+      {
+        ReadGuard guard(b);
+        map.ForEach(guard, [](const uint64_t&, const Value&) {});
+      },
+      "R1: HashMap::ForEach\\(\\) with a ReadGuard of another domain");
+}
+
 }  // namespace
 }  // namespace rcu

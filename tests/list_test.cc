@@ -200,7 +200,7 @@ TEST(ListTest, MoveOnlyValues) {
     list.EmplaceFront(std::make_unique<testutil::Counted>(tracker, -1));
     EXPECT_EQ(list.EraseIf([](const testutil::MoveOnly& v) { return v->value() % 2 == 0; }), 5u);
     EXPECT_EQ(list.ReplaceIf([](const testutil::MoveOnly& v) { return v->value() == 3; },
-                             [&](const testutil::MoveOnly& v) {
+                             [&](const testutil::MoveOnly&) {
                                return std::make_unique<testutil::Counted>(tracker, 30);
                              }),
               1u);

@@ -172,7 +172,7 @@ TEST(ReplaceMapTest, ThrowingEditsChangeNothingAndLeakNothing) {
       tracker.Disarm();
     }
     EXPECT_THROW(map.Update(1,
-                            [&](const testutil::Counted& old) -> testutil::Counted {
+                            [&](const testutil::Counted&) -> testutil::Counted {
                               throw std::runtime_error("update fails");
                             }),
                  std::runtime_error);

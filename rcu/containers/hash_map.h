@@ -149,7 +149,11 @@ class HashMap {
   // Calls fn(const K&, const V&) for the elements of one table. Elements inserted or erased
   // meanwhile may or may not be visited; none is visited twice. Not a snapshot across keys.
   template <typename Fn>
-  void ForEach(const ReadGuard& guard, Fn fn) const {
+  void ForEach(const ReadGuard& guard, Fn fn,
+               const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+    if (internal::kDebugChecks && &guard.domain() != &domain_) {
+      internal::Die(where, "R1: HashMap::ForEach() with a ReadGuard of another domain");
+    }
     table_.ForEach([&](const Node& n) { fn(n.key, n.value); });
   }
 
