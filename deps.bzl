@@ -49,6 +49,12 @@ def rcu_deps(system_packages = True):
         return
     _maybe(
         http_archive,
+        "rules_cc",
+        urls = ["https://github.com/bazelbuild/rules_cc/releases/download/0.0.9/rules_cc-0.0.9.tar.gz"],
+        strip_prefix = "rules_cc-0.0.9",
+    )
+    _maybe(
+        http_archive,
         "com_google_absl",
         urls = ["https://github.com/abseil/abseil-cpp/archive/refs/tags/20230802.1.tar.gz"],
         strip_prefix = "abseil-cpp-20230802.1",

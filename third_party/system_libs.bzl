@@ -7,13 +7,21 @@ using `http_archive`) or this glue over the system packages. Headers come from t
 system include path (`/usr/include`); link flags come from `pkg-config` at fetch time.
 """
 
+load("//third_party:absl_targets.bzl", "ABSL_TARGETS")
+
 def _system_library_impl(ctx):
+    installed = None
+    if ctx.attr.skip_missing:
+        listed = ctx.execute(["pkg-config", "--list-all"])
+        installed = {line.split(" ")[0]: True for line in listed.stdout.splitlines()}
     packages = {}
     for label, modules in ctx.attr.targets.items():
         package, _, target = label.rpartition(":")
         words = modules.split(" ") if modules else []
         libs = [w for w in words if w.startswith("-")]
         pc = [w for w in words if not w.startswith("-")]
+        if installed != None and [m for m in pc if m not in installed]:
+            continue  # this version of the package does not ship the library
         if pc:
             result = ctx.execute(["pkg-config", "--libs"] + pc)
             if result.return_code != 0:
@@ -39,27 +47,12 @@ system_library = repository_rule(
     attrs = {
         "targets": attr.string_dict(doc = "label inside the repository -> space-separated pkg-config modules and raw -l flags"),
         "package": attr.string(doc = "the Debian package that provides the library, for error messages"),
+        "skip_missing": attr.bool(doc = "leave out labels whose pkg-config modules are not installed"),
     },
     local = True,
 )
 
-_ABSL = {
-    "absl/base:core_headers": "",
-    "absl/base:base": "absl_base",
-    "absl/cleanup:cleanup": "",
-    "absl/container:flat_hash_map": "absl_flat_hash_map absl_raw_hash_set absl_hash",
-    "absl/container:flat_hash_set": "absl_flat_hash_set absl_raw_hash_set absl_hash",
-    "absl/flags:flag": "absl_flags",
-    "absl/flags:parse": "absl_flags_parse",
-    "absl/functional:any_invocable": "",
-    "absl/functional:function_ref": "",
-    "absl/hash:hash": "absl_hash",
-    "absl/random:random": "absl_random_random",
-    "absl/strings:strings": "absl_strings",
-    "absl/strings:str_format": "absl_str_format_internal",
-    "absl/synchronization:synchronization": "absl_synchronization",
-    "absl/time:time": "absl_time",
-}
+_ABSL = ABSL_TARGETS
 
 _GTEST = {
     ":gtest": "gtest gmock",
@@ -91,4 +84,10 @@ def rcu_system_deps():
         ("tbb", _TBB, "libtbb-dev"),
     ]:
         if not native.existing_rule(name):
-            system_library(name = name, targets = targets, package = package)
+            system_library(
+                name = name,
+                targets = targets,
+                package = package,
+                # Abseil: the whole library, as far as the installed version has it.
+                skip_missing = targets == _ABSL,
+            )

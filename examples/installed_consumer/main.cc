@@ -1,6 +1,6 @@
 // A program built against an installed rcu, the way a team that does not use Bazel builds it:
-// with CMake's find_package(rcu) (CMakeLists.txt) or with pkg-config (Makefile). tools/cmake_check.sh
-// builds it both ways against a temporary install prefix and runs it.
+// with CMake's find_package(rcu) (CMakeLists.txt) or with pkg-config (Makefile).
+// tools/cmake_check.sh builds it both ways against a temporary install prefix and runs it.
 
 #include <atomic>
 #include <cstdint>
