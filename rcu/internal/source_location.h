@@ -1,26 +1,19 @@
 // Not part of the public API; include "rcu/domain.h".
 //
-// The call site a misuse report names. std::source_location where the standard library has it;
-// clang 14 with libstdc++ 12 does not (it lacks __builtin_source_location), so there the same
-// interface is built on __builtin_FILE/LINE/FUNCTION, which both compilers evaluate at the call
-// site when used as default arguments.
+// The call site a misuse report names, with std::source_location's interface, built on
+// __builtin_FILE/LINE/FUNCTION, which g++ and clang both evaluate at the call site when used as
+// default arguments. Not std::source_location itself: clang 14 with libstdc++ 12 lacks it, and a
+// type that depended on the compiler would give the library's functions different mangled names
+// under g++ and clang, so a program compiled with one could not link a library built with the
+// other (tools/cmake_check.sh builds a clang program against a g++-built install).
 
 #ifndef RCU_INTERNAL_SOURCE_LOCATION_H_
 #define RCU_INTERNAL_SOURCE_LOCATION_H_
 
-#include <version>
-
 #include "rcu/version.h"
-
-#if defined(__cpp_lib_source_location)
-#include <source_location>
-#endif
 
 namespace rcu::internal {
 
-#if defined(__cpp_lib_source_location)
-using SourceLocation = std::source_location;
-#else
 class SourceLocation {
  public:
   static constexpr SourceLocation current(const char* file = __builtin_FILE(),
@@ -39,7 +32,6 @@ class SourceLocation {
   unsigned line_;
   const char* function_;
 };
-#endif
 
 }  // namespace rcu::internal
 
