@@ -75,10 +75,12 @@ expect_error "$CXX" COPY_PUBLISHED "deleted"
 expect_error "$CXX" LIST_ITERATE_WITHOUT_GUARD "$missing_argument"
 expect_error "$CXX" REPLACE_MAP_WRITE_VALUE "read-only|const"
 expect_error "$CXX" COPY_ON_GROW_ARRAY_MOVE_ONLY "T must be copy-constructible"
+expect_error "$CXX" SEQ_FIELD_READ_OUTSIDE_A_REGION "private"
 if [[ -n "$CLANG" ]]; then
   expect_ok "$CLANG" CONTROL -Wthread-safety
   expect_first_error "$CLANG" "rcu requires C\+\+20" -std=c++17
   expect_error "$CLANG" PROTECTED_WITHOUT_LOCK "requires holding mutex 'mu'" -Wthread-safety
+  expect_error "$CLANG" SEQ_WRITE_WITHOUT_LOCK "requires holding mutex" -Wthread-safety
 else
   echo "skipped: clang++ not installed, R2's compile-time check not exercised"
 fi

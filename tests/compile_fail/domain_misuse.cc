@@ -11,6 +11,7 @@
 #include "rcu/containers/replace_map.h"
 #include "rcu/domain.h"
 #include "rcu/published.h"
+#include "rcu/seqlock.h"
 #include "rcu/update_mutex.h"
 
 struct Config {
@@ -46,7 +47,10 @@ int Use(rcu::Domain& domain) {
   static rcu::ReplaceMap<int, Config> map;
   map.Find(guard, 1)->limit = 2;
   return 0;
-#elif defined(CASE_COPY_ON_GROW_ARRAY_MOVE_ONLY)  // growth copies: elements must be copyable
+#elif defined(CASE_SEQ_FIELD_READ_OUTSIDE_A_REGION)  // S2: fields are read through a SeqReader
+  static rcu::SeqField<int> field;
+  return field.Load();
+#elif defined(CASE_COPY_ON_GROW_ARRAY_MOVE_ONLY)     // growth copies: elements must be copyable
   static rcu::CopyOnGrowArray<std::unique_ptr<int> > array;
   return array.Read(guard).empty() ? 0 : 1;
 #else
@@ -63,5 +67,26 @@ int Update() {
 #else
   rcu::UpdateLock lock(mu);
   return Peek()->limit;
+#endif
+}
+
+// S3 at compile time (clang -Wthread-safety): a seqcount write needs its writers' mutex.
+rcu::UpdateMutex seq_mu;
+rcu::SeqCount seq(seq_mu);
+rcu::SeqField<int> seq_field;
+rcu::SeqLock seq_lock;
+
+void SeqWrite() {
+#if defined(CASE_SEQ_WRITE_WITHOUT_LOCK)
+  rcu::SeqWriteGuard write(seq, seq_mu);
+  write.Store(seq_field, 1);
+#else
+  {
+    rcu::UpdateLock lock(seq_mu);
+    rcu::SeqWriteGuard write(seq, seq_mu);
+    write.Store(seq_field, 1);
+  }
+  rcu::SeqLock::WriteGuard write(seq_lock);
+  write.Store(seq_field, 2);
 #endif
 }

@@ -8,7 +8,11 @@
 //                       period, readers check the stage (pipe_subject.h);
 //   list, hash_map, copy_on_grow_array, replace_map
 //                       a container with a shadow per updater (container_subjects.h);
-//   seed_cache          busted: the seed's list-with-cache (bug hunt 2), must FAIL.
+//   seqlock             records rewritten in place under a SeqLock, readers validate
+//                       (seqlock_subject.h);
+//   seed_cache, seqlock_no_validate
+//                       busted: the seed's list-with-cache (bug hunt 2); readers that use
+//                       seqlock copies unvalidated. Must FAIL.
 // --ops: the operations table every grace period and callback of the run goes through (the
 //   kernel's rcu_torture_ops; tests/testing/torture_ops.h): real, or busted no_wait (grace periods
 //   that do not wait) and early_callback (callbacks that run at once; the pipe then ages through
@@ -44,9 +48,11 @@
 #include "tests/torture/container_subjects.h"
 #include "tests/torture/harness.h"
 #include "tests/torture/pipe_subject.h"
+#include "tests/torture/seqlock_subject.h"
 
 ABSL_FLAG(std::string, subject, "pipe",
-          "pipe, list, hash_map, copy_on_grow_array, replace_map, seed_cache (busted)");
+          "pipe, list, hash_map, copy_on_grow_array, replace_map, seqlock; busted: seed_cache, "
+          "seqlock_no_validate");
 ABSL_FLAG(std::string, ops, "real", "real, no_wait (busted), early_callback (busted)");
 ABSL_FLAG(double, duration, 5, "seconds to run");
 ABSL_FLAG(int, readers, 2, "reader threads");
@@ -71,6 +77,10 @@ std::unique_ptr<Subject> MakeSubject(const std::string& name, Domain& domain,
   if (name == "copy_on_grow_array") return std::make_unique<ArraySubject>(domain);
   if (name == "replace_map") return std::make_unique<ReplaceMapSubject>(domain, updaters);
   if (name == "seed_cache") return std::make_unique<SeedCacheSubject>(updaters);
+  if (name == "seqlock") return std::make_unique<SeqLockSubject>(updaters, /*validate=*/true);
+  if (name == "seqlock_no_validate") {
+    return std::make_unique<SeqLockSubject>(updaters, /*validate=*/false);
+  }
   return nullptr;
 }
 

@@ -14,8 +14,9 @@ run() {  # expected (SUCCESS|FAILURE), flags...
   rc=$?
   local verdict
   verdict="$(grep -oE '^(SUCCESS|FAILURE)' <<<"$out" | tail -1)"
-  # Under a sanitizer a busted run may die with the sanitizer's report before its verdict.
-  if [[ -z "$verdict" ]] && grep -qE "(Thread|Address)Sanitizer: " <<<"$out"; then
+  # A busted run may die before its verdict: with a sanitizer's report, or with the checker's
+  # (a rule id: "S2: ...").
+  if [[ -z "$verdict" ]] && grep -qE "(Thread|Address)Sanitizer: |^[A-Z][0-9]+: " <<<"$out"; then
     verdict=FAILURE
   fi
   if [[ "$verdict" == "$expect" ]] && { [[ "$expect" == SUCCESS && $rc -eq 0 ]] || [[ "$expect" == FAILURE && $rc -ne 0 ]]; }; then
@@ -34,9 +35,11 @@ run SUCCESS --subject=list --duration=2
 run SUCCESS --subject=hash_map --duration=2 --updaters=2
 run SUCCESS --subject=copy_on_grow_array --duration=2
 run SUCCESS --subject=replace_map --duration=2 --updaters=2
+run SUCCESS --subject=seqlock --duration=2 --updaters=2
 run FAILURE --subject=pipe --duration=10 --ops=no_wait
 run FAILURE --subject=pipe --duration=10 --ops=early_callback
 run FAILURE --subject=seed_cache --duration=20 --readers=2 --long_delay_every=0
+run FAILURE --subject=seqlock_no_validate --duration=10 --updaters=2
 
 echo "$passes passed, $failures failed"
 exit $((failures > 0))
