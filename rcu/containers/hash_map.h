@@ -72,6 +72,7 @@
 #include "rcu/containers/internal/lookup_cache.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
+#include "rcu/refcount.h"
 #include "rcu/version.h"
 
 namespace rcu {
@@ -130,6 +131,18 @@ class HashMap {
     if (n == nullptr) return nullptr;
     cache_.MaybeFill(slot, n, table_.StripeFor(hash));
     return &n->value;
+  }
+
+  // HashMap::FindRef()
+  //
+  // For a map of counted references (V is rcu::Ref<T>, refcount.h): a handle to the value of
+  // `key` that stays valid after the section ends, or an empty one when the key is absent or its
+  // object is already dying. Requires: as Find().
+  V FindRef(const ReadGuard& guard, const K& key,
+            const internal::SourceLocation& where =
+                internal::SourceLocation::current()) const requires internal::kIsRef<V> {
+    const V* v = Find(guard, key, where);
+    return v == nullptr ? V() : V::TryFrom(guard, v->get(), where);
   }
 
   // HashMap::Contains()

@@ -10,9 +10,12 @@
 //                       a container with a shadow per updater (container_subjects.h);
 //   seqlock             records rewritten in place under a SeqLock, readers validate
 //                       (seqlock_subject.h);
-//   seed_cache, seqlock_no_validate
+//   refcount            published counted objects, dropped at once when replaced; readers
+//                       take references that outlive their sections (refcount_subject.h);
+//   seed_cache, seqlock_no_validate, refcount_no_zero_check
 //                       busted: the seed's list-with-cache (bug hunt 2); readers that use
-//                       seqlock copies unvalidated. Must FAIL.
+//                       seqlock copies unvalidated; readers that take references without
+//                       checking for zero (resurrection). Must FAIL.
 // --ops: the operations table every grace period and callback of the run goes through (the
 //   kernel's rcu_torture_ops; tests/testing/torture_ops.h): real, or busted no_wait (grace periods
 //   that do not wait) and early_callback (callbacks that run at once; the pipe then ages through
@@ -48,11 +51,12 @@
 #include "tests/torture/container_subjects.h"
 #include "tests/torture/harness.h"
 #include "tests/torture/pipe_subject.h"
+#include "tests/torture/refcount_subject.h"
 #include "tests/torture/seqlock_subject.h"
 
 ABSL_FLAG(std::string, subject, "pipe",
-          "pipe, list, hash_map, copy_on_grow_array, replace_map, seqlock; busted: seed_cache, "
-          "seqlock_no_validate");
+          "pipe, list, hash_map, copy_on_grow_array, replace_map, seqlock, refcount; busted: "
+          "seed_cache, seqlock_no_validate, refcount_no_zero_check");
 ABSL_FLAG(std::string, ops, "real", "real, no_wait (busted), early_callback (busted)");
 ABSL_FLAG(double, duration, 5, "seconds to run");
 ABSL_FLAG(int, readers, 2, "reader threads");
@@ -77,6 +81,12 @@ std::unique_ptr<Subject> MakeSubject(const std::string& name, Domain& domain,
   if (name == "copy_on_grow_array") return std::make_unique<ArraySubject>(domain);
   if (name == "replace_map") return std::make_unique<ReplaceMapSubject>(domain, updaters);
   if (name == "seed_cache") return std::make_unique<SeedCacheSubject>(updaters);
+  if (name == "refcount") {
+    return std::make_unique<RefCountSubject>(domain, updaters, /*check_zero=*/true);
+  }
+  if (name == "refcount_no_zero_check") {
+    return std::make_unique<RefCountSubject>(domain, updaters, /*check_zero=*/false);
+  }
   if (name == "seqlock") return std::make_unique<SeqLockSubject>(updaters, /*validate=*/true);
   if (name == "seqlock_no_validate") {
     return std::make_unique<SeqLockSubject>(updaters, /*validate=*/false);

@@ -36,10 +36,12 @@ run SUCCESS --subject=hash_map --duration=2 --updaters=2
 run SUCCESS --subject=copy_on_grow_array --duration=2
 run SUCCESS --subject=replace_map --duration=2 --updaters=2
 run SUCCESS --subject=seqlock --duration=2 --updaters=2
+run SUCCESS --subject=refcount --duration=2 --updaters=2
 run FAILURE --subject=pipe --duration=10 --ops=no_wait
 run FAILURE --subject=pipe --duration=10 --ops=early_callback
 run FAILURE --subject=seed_cache --duration=20 --readers=2 --long_delay_every=0
 run FAILURE --subject=seqlock_no_validate --duration=10 --updaters=2
+run FAILURE --subject=refcount_no_zero_check --duration=10 --updaters=2
 
 echo "$passes passed, $failures failed"
 exit $((failures > 0))
