@@ -149,7 +149,7 @@ class Published {
   // Thread safety: updaters must be serialized.
   void Assign(T* p) {
     if (internal::kDebugChecks) {
-      Track(ptr_.exchange(p, std::memory_order_acq_rel), p);
+      Tracked(p, [&] { return ptr_.exchange(p, std::memory_order_acq_rel); });
     } else {
       ptr_.store(p, std::memory_order_release);
     }
@@ -161,7 +161,7 @@ class Published {
   // reach this Published yet, or when `*p` was itself published to readers earlier.
   void Init(T* p) {
     if (internal::kDebugChecks) {
-      Track(ptr_.exchange(p, std::memory_order_relaxed), p);
+      Tracked(p, [&] { return ptr_.exchange(p, std::memory_order_relaxed); });
     } else {
       ptr_.store(p, std::memory_order_relaxed);
     }
@@ -173,9 +173,10 @@ class Published {
   // distinct old pointer to retire. The old pointer stays reachable to readers that loaded it
   // until a grace period ends.
   T* Exchange(T* p) {
-    T* old = ptr_.exchange(p, std::memory_order_acq_rel);
-    if (internal::kDebugChecks) Track(old, p);
-    return old;
+    if (internal::kDebugChecks) {
+      return Tracked(p, [&] { return ptr_.exchange(p, std::memory_order_acq_rel); });
+    }
+    return ptr_.exchange(p, std::memory_order_acq_rel);
   }
 
   // Published::Replace()
@@ -186,17 +187,27 @@ class Published {
              const internal::SourceLocation& where = internal::SourceLocation::current())
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
     mu.AssertHeld(where);
-    T* old = ptr_.load(std::memory_order_relaxed);
-    ptr_.store(p, std::memory_order_release);
-    if (internal::kDebugChecks) Track(old, p);
-    return old;
+    const auto replace = [&] {
+      T* old = ptr_.load(std::memory_order_relaxed);
+      ptr_.store(p, std::memory_order_release);
+      return old;
+    };
+    return internal::kDebugChecks ? Tracked(p, replace) : replace();
   }
 
  private:
   // R9: the debug checker knows which pointers are published, and where, so retiring one that
   // readers can still reach aborts.
   void Track(const T* old_value, const T* new_value) const {
-    internal::NotePublished(this, old_value, new_value, sizeof(T));
+    internal::PublishedUpdate().Note(this, old_value, new_value, sizeof(T));
+  }
+  // The change `update` makes (returning the old pointer) and its bookkeeping, as one step.
+  template <typename Update>
+  T* Tracked(T* p, Update update) {
+    internal::PublishedUpdate tracking;
+    T* old = update();
+    tracking.Note(this, old, p, sizeof(T));
+    return old;
   }
 
   Domain* const domain_ = nullptr;  // null: Domain::Default()

@@ -430,6 +430,23 @@ TEST(DomainMisuseTest, R9UnpublishThenRetireIsQuiet) {
   domain.Barrier();
 }
 
+// Exchange() is documented for racing updaters: each gets a distinct old pointer to retire. The
+// checker must record racing exchanges in the order they took effect, or it believes a pointer
+// another thread already replaced is still published and reports a false R9.
+TEST(DomainMisuseTest, R9RacingExchangesRetireTheirOldPointersQuietly) {
+  Domain domain;
+  Published<Obj> p(new Obj);
+  std::vector<std::thread> updaters;
+  for (int t = 0; t < 2; ++t) {
+    updaters.emplace_back([&] {
+      for (int i = 0; i < 20000; ++i) domain.Retire(p.Exchange(new Obj));
+    });
+  }
+  for (auto& t : updaters) t.join();
+  domain.Retire(p.Exchange(nullptr));
+  domain.Barrier();
+}
+
 // A child still held by a Published inside a parent that is unpublished already: retiring the
 // child is correct (no reader can reach it through the parent any more), in either order.
 struct Parent {

@@ -145,11 +145,13 @@ void ForgetRetired(const void* p) {
   if (it != t.objects.end() && it->second.retired) t.objects.erase(it);
 }
 
-void NotePublished(const void* holder, const void* old_value, const void* new_value,
-                   size_t new_bytes) {
+PublishedUpdate::PublishedUpdate() { GetTracker().mu.lock(); }
+PublishedUpdate::~PublishedUpdate() { GetTracker().mu.unlock(); }
+
+void PublishedUpdate::Note(const void* holder, const void* old_value, const void* new_value,
+                           size_t new_bytes) {
   if (old_value == new_value) return;
   Tracker& t = GetTracker();
-  std::lock_guard<std::mutex> lock(t.mu);
   if (old_value != nullptr) {
     auto h = t.holders.find(old_value);
     if (h != t.holders.end()) {

@@ -35,13 +35,21 @@ void Report(const char* format, ...) ABSL_PRINTF_ATTRIBUTE(1, 2);
 // A Published is out of readers' reach when it lies inside an object that is itself unpublished
 // (no Published holds it any more) or retired: retiring the child of an unpublished parent is
 // correct, in either order. NoteRetired() checks both rules and remembers [p, p + bytes) as
-// retired; ForgetRetired() runs before the deleter. NotePublished() moves the Published at
-// `holder` from `old_value` to `new_value` (an object of `new_bytes` bytes).
+// retired; ForgetRetired() runs before the deleter. A PublishedUpdate holds the tracker's lock
+// across a Published's atomic change and its Note(), which moves the Published at `holder` from
+// `old_value` to `new_value` (an object of `new_bytes` bytes): racing Exchange()s are recorded in
+// the order they took effect, so no thread's old pointer is believed published still.
 void NoteRetired(const void* p, size_t bytes, bool check_double_retire,
                  const SourceLocation& where);
 void ForgetRetired(const void* p);
-void NotePublished(const void* holder, const void* old_value, const void* new_value,
-                   size_t new_bytes);
+class PublishedUpdate {
+ public:
+  PublishedUpdate();
+  ~PublishedUpdate();
+  PublishedUpdate(const PublishedUpdate&) = delete;
+  PublishedUpdate& operator=(const PublishedUpdate&) = delete;
+  void Note(const void* holder, const void* old_value, const void* new_value, size_t new_bytes);
+};
 
 // fork(): the forking thread holds the tracker's lock across fork() (so the child's copy is
 // consistent), and releases it in both processes.
