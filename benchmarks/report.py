@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs the benchmark suite and writes a Markdown report with SVG charts.
 
-    ./bazelw run -c opt //benchmarks:report            # full run, about 10 minutes
+    ./bazelw run -c opt //benchmarks:report            # full run, about 15 minutes
     ./bazelw run -c opt //benchmarks:report -- --quick # smoke run, about a minute
 
 Writes benchmarks/results/ in the source tree (report.md and *.svg), or --out DIR. Every result is
@@ -21,8 +21,12 @@ import sys
 import tempfile
 
 # The benchmark binaries, as passed by the Bazel target (runfiles paths), by name.
-BENCHMARKS = ("domain_benchmark", "reclamation_benchmark", "hash_map_benchmark",
-              "list_benchmark", "copy_on_grow_array_benchmark", "replace_map_benchmark")
+BENCHMARKS = ("lockers_benchmark", "domain_benchmark", "reclamation_benchmark",
+              "hash_map_benchmark", "list_benchmark", "copy_on_grow_array_benchmark",
+              "replace_map_benchmark")
+
+LOCKERS = ("std_mutex", "spinlock", "std_shared_mutex", "absl_mutex_reader", "seqlock",
+           "shared_ptr_refcount", "rcu")
 
 HASH_MAPS = ("rcu_hash_map_nocache", "rcu_hash_map_cache", "liburcu_rculfhash",
              "tbb_concurrent_hash_map", "std_unordered_map_shared_mutex",
@@ -156,7 +160,8 @@ def main():
                                    "benchmarks", "results")
     os.makedirs(out, exist_ok=True)
 
-    steps = ["domain_benchmark", "reclamation_benchmark"] + \
+    steps = ["lockers_benchmark:Lockers/record", "lockers_benchmark:Lockers/map",
+             "domain_benchmark", "reclamation_benchmark"] + \
             ["hash_map_benchmark:" + m for m in HASH_MAPS] + \
             ["list_benchmark", "copy_on_grow_array_benchmark", "replace_map_benchmark"]
     results, rss = {}, {}
@@ -164,6 +169,10 @@ def main():
         name, _, only = step.partition(":")
         progress("[%d/%d] %s%s" % (i, len(steps), name, (" " + only) if only else ""))
         bench_args = ["--benchmark_filter=^%s/" % only] if only else []
+        if only.startswith("Lockers/"):  # a filter, not a hash map: no RSS to keep
+            found, _ = run_benchmark(binaries[name], bench_args, args.quick)
+            results.update(by_name(found))
+            continue
         if args.quick and name == "domain_benchmark":
             bench_args.append("--benchmark_filter=ReadSection|SynchronizeNoReader")
         found, peak = run_benchmark(binaries[name], bench_args, args.quick)
@@ -178,6 +187,43 @@ def main():
     md += ["| %s | %s |" % (k, v) for k, v in info.items()]
     md += ["", "All figures come from this one run; ratios compare results measured side by side.",
            "A ratio above 1 means this library is faster.", ""]
+
+    # Which locker: the seed's family on the same data.
+    mixes = ["0%", "1%", "10%", "50%"]
+    md += ["## Which locker", "",
+           "The lockers of \"Meet the Lockers\" on the same data (`lockers_benchmark.cc`): a mutex, "
+           "a spinlock, a reader-writer lock (`std::shared_mutex`, `absl::Mutex` in reader mode), "
+           "a seqlock (`rcu::SeqLock`, fields updated in place), a reference count taken per read "
+           "(`std::atomic<std::shared_ptr>`) and RCU. Throughput counts reads and updates of all "
+           "threads; latencies are per operation of each kind.", ""]
+    for workload, title in (("record", "one 64-byte record"), ("map", "1M-key lookup")):
+        values = {}
+        for mix in mixes:
+            for locker in LOCKERS:
+                b = results.get("Lockers/%s/%s/%supdates/real_time/threads:2" % (workload, locker, mix))
+                if b:
+                    values[("%s updates" % mix, locker)] = rate(b)
+        chart = "lockers_%s.svg" % workload
+        bar_chart(os.path.join(out, chart), "Which locker: %s, 2 threads" % title,
+                  "operations per second (longer is better)", ["%s updates" % m for m in mixes],
+                  list(LOCKERS), values)
+        md += ["### %s" % title[0].upper() + title[1:], "", "![%s](%s)" % (workload, chart), "",
+               "2 threads; each cell: operations/s, read ns / update ns. Last column: 8 threads "
+               "on this machine's cores (oversubscribed), 10% updates.", "",
+               "| locker | " + " | ".join("%s updates" % m for m in mixes) + " | 8 threads, 10% |",
+               "|---|" + "---|" * (len(mixes) + 1)]
+        for locker in LOCKERS:
+            cells = []
+            for mix, threads in [(m, 2) for m in mixes] + [("10%", 8)]:
+                b = results.get("Lockers/%s/%s/%supdates/real_time/threads:%d"
+                                % (workload, locker, mix, threads))
+                if not b:
+                    cells.append("")
+                    continue
+                update = ("%.0f" % b["update_ns"]) if b.get("update_ns") else "-"
+                cells.append("%s/s, %.1f / %s" % (fmt(rate(b)), b.get("read_ns", 0), update))
+            md.append("| %s | %s |" % (locker, " | ".join(cells)))
+        md.append("")
 
     # Read side.
     flavors = ["rcu", "rcu_default_domain", "rcu_lock_unlock", "liburcu_memb", "liburcu_qsbr",
@@ -240,8 +286,7 @@ def main():
                 md.append("| %s (/s) | %s | %s | %s | %s |" % (name, fmt(r[0]), fmt(r[1]),
                                                               fmt(r[2]), ratio(r[0], r[2])))
 
-    # Hash map: throughput against update ratio and against threads.
-    mixes = ["0%", "1%", "10%", "50%"]
+    # Hash map: throughput against update ratio and against threads (the same mixes).
     hm_mix, hm_threads = {}, {}
     for m in HASH_MAPS:
         for mix in mixes:
