@@ -28,8 +28,10 @@
 // Misuse:       C1 a reference taken from zero (resurrection: an increment that does not check
 //               for zero; Acquire() on a dying object): always checked, aborts with "C1:". C2 a
 //               reference dropped twice (the count underflows): always checked, aborts with
-//               "C2:"; Ref<T> makes it impossible. TryFrom() outside a section of the object's
-//               domain is R1 (the memory may be gone): checked in debug builds.
+//               "C2:" while the object's memory is still there (a section or a grace period
+//               keeps it after its last drop; later the extra drop is a use-after-free, which
+//               ASan reports); Ref<T> makes it impossible. TryFrom() outside a section of the
+//               object's domain is R1 (the memory may be gone): checked in debug builds.
 //
 // Example:
 //   struct Session : rcu::RefCounted<Session> { std::string user; };
