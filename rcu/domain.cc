@@ -180,7 +180,13 @@ void Domain::Barrier(const internal::SourceLocation& where) {
 }
 
 void Domain::BarrierAtExit() {
-  if (reclaimer_->Barrier(std::chrono::steady_clock::now() + kExitPatience)) return;
+  // Barriers until nothing is pending, as ~Domain() drains: callbacks may queue callbacks (a
+  // deleter that drops an object's last reference retires the object).
+  const auto deadline = std::chrono::steady_clock::now() + kExitPatience;
+  bool drained;
+  while ((drained = reclaimer_->Barrier(deadline)) && Stats().callbacks_pending != 0) {
+  }
+  if (drained) return;
   std::string readers;
   read_side_.registry().ForEachLocked([&](internal::ThreadState& s) {
     if (s.reader.ctr.load(std::memory_order_acquire) != 0) {

@@ -201,6 +201,24 @@ TEST(DomainLifecycleTest, ChildOfForkRunsDefaultDomainCallbacksAtExit) {
   Domain::Default().Barrier();
 }
 
+// At exit() the default domain runs what callbacks queue while it drains, as ~Domain() does: a
+// deleter that drops the last reference to another object retires it from a callback.
+void QueueThreeDeepAndExit() {
+  alarm(30);
+  static CallbackHead first, second, third;
+  Domain::Default().Call(&first, [](CallbackHead*) {
+    Domain::Default().Call(&second, [](CallbackHead*) {
+      Domain::Default().Call(
+          &third, [](CallbackHead*) { std::fprintf(stderr, "the third callback ran\n"); });
+    });
+  });
+  std::exit(0);
+}
+
+TEST(DomainLifecycleTest, ExitRunsCallbacksThatCallbacksQueue) {
+  EXPECT_EXIT(QueueThreeDeepAndExit(), ::testing::ExitedWithCode(0), "the third callback ran");
+}
+
 // exit() never hangs: a detached thread parked inside a section holds up the default domain's
 // exit-time barrier; exit reports it (R13) and leaves what cannot run.
 TEST(DomainLifecycleTest, ExitWithAReaderParkedInASectionDoesNotHang) {
