@@ -21,7 +21,8 @@
 //   rcu::SeqLock      a SeqCount with its own UpdateMutex (the kernel's seqlock_t).
 //   rcu::SeqReader    one reader: Copy() fields, then Validate(); Use() a copy only after the
 //                     Validate() that covered it returned true.
-//   rcu::SeqWriteGuard one write: stores fields in place (names the mutex it holds).
+//   rcu::SeqWriteGuard one write: stores fields in place (names the mutex it holds), and loads
+//                     them for a read-modify-write.
 //   rcu::SeqRead()    the common case: a consistent copy of one field.
 //
 // Read side:    SeqReader r(seq); do { a = r.Copy(x); b = r.Copy(y); } while (!r.Validate());
@@ -292,6 +293,15 @@ class SeqWriteGuard {
     field.Store(value);
   }
 
+  // SeqWriteGuard::Load()
+  //
+  // The field's current value, for a read-modify-write: the writers' mutex keeps it from
+  // changing. (A SeqReader here would wait for this very write to end.)
+  template <typename T>
+  T Load(const SeqField<T>& field) const {
+    return field.Load();
+  }
+
  private:
   SeqCount& count_;
 };
@@ -305,6 +315,10 @@ class ABSL_SCOPED_LOCKABLE SeqLock::WriteGuard {
   template <typename T>
   void Store(SeqField<T>& field, const T& value) {
     write_.Store(field, value);
+  }
+  template <typename T>
+  T Load(const SeqField<T>& field) const {
+    return write_.Load(field);
   }
 
  private:

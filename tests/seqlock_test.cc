@@ -29,7 +29,9 @@ TEST(SeqLockTest, SeqReadReturnsWhatWasWritten) {
   EXPECT_EQ(SeqRead(lock, field).a, 0u);
   {
     SeqLock::WriteGuard write(lock);
+    EXPECT_EQ(write.Load(field).a, 0u);  // a writer reads the current value (read-modify-write)
     write.Store(field, Pair{7, ~uint64_t{7}});
+    EXPECT_EQ(write.Load(field).a, 7u);
   }
   EXPECT_EQ(SeqRead(lock, field).a, 7u);
 }
