@@ -65,6 +65,9 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
 #include <utility>
 
 #include "absl/hash/hash.h"
@@ -90,10 +93,33 @@ struct HashMapOptions {
   size_t cache_slots = 4096;
 };
 
-template <typename K, typename V, typename Hash = absl::Hash<K>, typename Eq = std::equal_to<K>>
+// The default hash and equality. For std::string keys they are transparent (as Abseil's
+// containers' defaults are): Find(), Contains(), Get(), FindRef() and Erase() take a
+// std::string_view or a const char* and never build a std::string. absl::Hash gives a string and
+// a string_view with the same contents the same hash. Any Hash and Eq that both declare
+// `is_transparent` get the same heterogeneous lookup.
+template <typename K>
+struct DefaultHash : absl::Hash<K> {};
+template <>
+struct DefaultHash<std::string> {
+  using is_transparent = void;
+  size_t operator()(std::string_view key) const { return absl::Hash<std::string_view>()(key); }
+};
+template <typename K>
+struct DefaultEq : std::equal_to<K> {};
+template <>
+struct DefaultEq<std::string> : std::equal_to<> {};
+
+template <typename K, typename V, typename Hash = DefaultHash<K>, typename Eq = DefaultEq<K>>
 class HashMap {
   using Table = internal::HashTable<K, V, Eq>;
   using Node = typename Table::Node;
+  // Keys of another type than K that lookups accept: any, when Hash and Eq are transparent.
+  template <typename Q>
+  static constexpr bool kLookupKey = !std::is_same_v<std::remove_cvref_t<Q>, K> && requires {
+    typename Hash::is_transparent;
+    typename Eq::is_transparent;
+  };
 
  public:
   explicit HashMap(Domain& domain = Domain::Default(), const HashMapOptions& options = {})
@@ -112,25 +138,19 @@ class HashMap {
 
   // HashMap::Find()
   //
-  // The value for `key`, or null. Wait-free.
+  // The value for `key`, or null. Wait-free. With transparent Hash and Eq (the default for
+  // std::string keys), `key` may be of any type Eq compares with K (a std::string_view).
   // Requires: `guard` holds a section of the map's domain (R1).
   // Invalidates: the result when the guard's outermost section ends.
   const V* Find(const ReadGuard& guard, const K& key,
                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain_) {
-      internal::Die(where, "R1: HashMap::Find() with a ReadGuard of another domain");
-    }
-    const size_t hash = hasher_(key);
-    if (!cache_.enabled()) {
-      const Node* n = table_.Find(hash, key);
-      return n == nullptr ? nullptr : &n->value;
-    }
-    std::atomic<Node*>& slot = cache_.SlotFor(hash);
-    if (const Node* cached = cache_.Lookup(slot, hash, key, eq_)) return &cached->value;
-    Node* n = table_.Find(hash, key);
-    if (n == nullptr) return nullptr;
-    cache_.MaybeFill(slot, n, table_.StripeFor(hash));
-    return &n->value;
+    return FindAs(guard, key, where);
+  }
+  template <typename Q>
+  requires kLookupKey<Q>
+  const V* Find(const ReadGuard& guard, const Q& key,
+                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+    return FindAs(guard, key, where);
   }
 
   // HashMap::FindRef()
@@ -141,21 +161,27 @@ class HashMap {
   V FindRef(const ReadGuard& guard, const K& key,
             const internal::SourceLocation& where =
                 internal::SourceLocation::current()) const requires internal::kIsRef<V> {
-    const V* v = Find(guard, key, where);
-    return v == nullptr ? V() : V::TryFrom(guard, v->get(), where);
+    return FindRefAs(guard, key, where);
   }
+  template <typename Q>
+  requires internal::kIsRef<V> && kLookupKey<Q> V
+  FindRef(const ReadGuard& guard, const Q& key,
+          const internal::SourceLocation& where = internal::SourceLocation::current())
+  const { return FindRefAs(guard, key, where); }
 
   // HashMap::Contains()
   bool Contains(const ReadGuard& guard, const K& key) const { return Find(guard, key) != nullptr; }
+  template <typename Q>
+  requires kLookupKey<Q>
+  bool Contains(const ReadGuard& guard, const Q& key) const { return Find(guard, key) != nullptr; }
 
   // HashMap::Get()
   //
   // A copy of the value for `key`, read in a section of its own. Needs a copyable V.
-  std::optional<V> Get(const K& key) const {
-    ReadGuard guard(domain_);
-    const V* v = Find(guard, key);
-    return v == nullptr ? std::nullopt : std::optional<V>(*v);
-  }
+  std::optional<V> Get(const K& key) const { return GetAs(key); }
+  template <typename Q>
+  requires kLookupKey<Q> std::optional<V> Get(const Q& key)
+  const { return GetAs(key); }
 
   // HashMap::ForEach()
   //
@@ -187,13 +213,10 @@ class HashMap {
   //
   // Removes `key`. Returns whether it was present. After it returns, no lookup that begins
   // later finds the key (the cache included).
-  bool Erase(const K& key) {
-    Node* erased = table_.Unlink(hasher_(key), key, [this](Node* n) { cache_.Scrub(n); });
-    if (erased == nullptr) return false;
-    domain_.Retire(erased);  // outside the stripe: back-pressure may sleep here
-    table_.MaybeResize();
-    return true;
-  }
+  bool Erase(const K& key) { return EraseAs(key); }
+  template <typename Q>
+  requires kLookupKey<Q>
+  bool Erase(const Q& key) { return EraseAs(key); }
 
   // HashMap::size() / bucket_count()
   //
@@ -205,6 +228,47 @@ class HashMap {
   Domain& domain() const { return domain_; }
 
  private:
+  template <typename Q>
+  bool EraseAs(const Q& key) {
+    Node* erased = table_.Unlink(hasher_(key), key, [this](Node* n) { cache_.Scrub(n); });
+    if (erased == nullptr) return false;
+    domain_.Retire(erased);  // outside the stripe: back-pressure may sleep here
+    table_.MaybeResize();
+    return true;
+  }
+
+  template <typename Q>
+  std::optional<V> GetAs(const Q& key) const {
+    ReadGuard guard(domain_);
+    const V* v = FindAs(guard, key, internal::SourceLocation::current());
+    return v == nullptr ? std::nullopt : std::optional<V>(*v);
+  }
+
+  template <typename Q>
+  V FindRefAs(const ReadGuard& guard, const Q& key, const internal::SourceLocation& where) const {
+    const V* v = FindAs(guard, key, where);
+    return v == nullptr ? V() : V::TryFrom(guard, v->get(), where);
+  }
+
+  template <typename Q>
+  const V* FindAs(const ReadGuard& guard, const Q& key,
+                  const internal::SourceLocation& where) const {
+    if (internal::kDebugChecks && &guard.domain() != &domain_) {
+      internal::Die(where, "R1: HashMap::Find() with a ReadGuard of another domain");
+    }
+    const size_t hash = hasher_(key);
+    if (!cache_.enabled()) {
+      const Node* n = table_.Find(hash, key);
+      return n == nullptr ? nullptr : &n->value;
+    }
+    std::atomic<Node*>& slot = cache_.SlotFor(hash);
+    if (const Node* cached = cache_.Lookup(slot, hash, key, eq_)) return &cached->value;
+    Node* n = table_.Find(hash, key);
+    if (n == nullptr) return nullptr;
+    cache_.MaybeFill(slot, n, table_.StripeFor(hash));
+    return &n->value;
+  }
+
   // Strong guarantee: the node (key and value constructors, user code) is built before any lock
   // is taken; the table changes nothing before the only call under the stripe that can throw.
   bool Upsert(const K& key, V value, bool assign) {

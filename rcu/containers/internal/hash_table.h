@@ -122,8 +122,10 @@ class HashTable {
     Array::Destroy(array);
   }
 
-  // The node of `key`, or null. Wait-free. Requires: a read-side section of the domain.
-  Node* Find(size_t hash, const K& key) const {
+  // The node of `key` (a K, or any type `Eq` compares with K), or null. Wait-free.
+  // Requires: a read-side section of the domain.
+  template <typename Q>
+  Node* Find(size_t hash, const Q& key) const {
     const Array* array = array_.load(std::memory_order_acquire);
     const int link = array->link;
     for (Node* n = array->Bucket(hash).load(std::memory_order_acquire); n != nullptr;
@@ -173,8 +175,8 @@ class HashTable {
 
   // Unlinks the node of `key` and returns it (the caller retires it), or null. Calls
   // on_unlink(node) under the stripe first.
-  template <typename OnUnlink>
-  Node* Unlink(size_t hash, const K& key, OnUnlink on_unlink) {
+  template <typename Q, typename OnUnlink>
+  Node* Unlink(size_t hash, const Q& key, OnUnlink on_unlink) {
     UpdateLock lock(StripeFor(hash));
     const Array& array = *array_.load(std::memory_order_relaxed);
     std::atomic<Node*>* link = FindLink(array, hash, key);
@@ -245,7 +247,8 @@ class HashTable {
 
   // The link (a bucket head or a node's next) that points to `key`'s node, or the null link at
   // the end of the chain. Requires: the key's stripe is held.
-  std::atomic<Node*>* FindLink(const Array& array, size_t hash, const K& key) const {
+  template <typename Q>
+  std::atomic<Node*>* FindLink(const Array& array, size_t hash, const Q& key) const {
     std::atomic<Node*>* link = &array.Bucket(hash);
     for (Node* n = link->load(std::memory_order_relaxed);
          n != nullptr && !(n->hash == hash && eq_(n->key, key));

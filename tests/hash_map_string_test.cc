@@ -1,0 +1,108 @@
+// rcu/containers/hash_map.h with std::string keys: heterogeneous lookup. Find, Contains, Get,
+// FindRef and Erase take a std::string_view or a const char* and allocate nothing; a map with
+// keys the default hash and equality are not transparent for keeps its exact-type API.
+
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <new>
+#include <string>
+#include <string_view>
+
+#include "gtest/gtest.h"
+#include "rcu/containers/hash_map.h"
+#include "rcu/domain.h"
+#include "rcu/refcount.h"
+
+// Counts this program's allocations (test-only: a replaced global operator new).
+std::atomic<uint64_t> g_allocations{0};
+void* operator new(std::size_t bytes) {
+  g_allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(bytes == 0 ? 1 : bytes)) return p;
+  throw std::bad_alloc();
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace rcu {
+namespace {
+
+// Longer than any small-string buffer: building a std::string from it would allocate.
+constexpr std::string_view kHost = "frontend-17.eu-west-3.service.example.com";
+
+TEST(HashMapStringTest, LookupsByStringViewAllocateNothing) {
+  Domain domain;
+  HashMap<std::string, int> hosts(domain);
+  hosts.Insert(std::string(kHost), 17);
+  hosts.Insert("db-1.eu-west-3.service.example.com", 1);
+  ReadGuard guard(domain);
+  const uint64_t before = g_allocations.load();
+  const int* found = hosts.Find(guard, kHost);
+  const bool contains = hosts.Contains(guard, kHost.substr(0, 10));
+  const int* by_literal = hosts.Find(guard, "db-1.eu-west-3.service.example.com");
+  const uint64_t after = g_allocations.load();
+  ASSERT_NE(found, nullptr);
+  EXPECT_EQ(*found, 17);
+  EXPECT_FALSE(contains);
+  ASSERT_NE(by_literal, nullptr);
+  EXPECT_EQ(*by_literal, 1);
+  EXPECT_EQ(after, before) << "a lookup by string_view built a std::string";
+}
+
+TEST(HashMapStringTest, GetAndEraseTakeAStringView) {
+  Domain domain;
+  HashMap<std::string, int> hosts(domain);
+  hosts.Insert(std::string(kHost), 17);
+  EXPECT_EQ(hosts.Get(kHost), 17);
+  EXPECT_TRUE(hosts.Erase(kHost));
+  EXPECT_FALSE(hosts.Erase(kHost));
+  EXPECT_EQ(hosts.Get(kHost), std::nullopt);
+  domain.Barrier();
+}
+
+TEST(HashMapStringTest, TheCacheAnswersHeterogeneousLookupsToo) {
+  Domain domain;
+  HashMapOptions options;
+  options.lookup_cache = true;
+  HashMap<std::string, int> hosts(domain, options);
+  hosts.Insert(std::string(kHost), 17);
+  for (int i = 0; i < 3; ++i) {  // the first walks the chain and fills the cache
+    ReadGuard guard(domain);
+    const int* found = hosts.Find(guard, kHost);
+    ASSERT_NE(found, nullptr);
+    EXPECT_EQ(*found, 17);
+  }
+}
+
+struct Session : RefCounted<Session> {
+  explicit Session(Domain& domain) : RefCounted(domain) {}
+};
+
+TEST(HashMapStringTest, FindRefTakesAStringView) {
+  Domain domain;
+  HashMap<std::string, Ref<Session>> sessions(domain);
+  sessions.Insert(std::string(kHost), MakeRef<Session>(domain));
+  Ref<Session> held;
+  {
+    ReadGuard guard(domain);
+    held = sessions.FindRef(guard, kHost);
+  }
+  EXPECT_TRUE(held);
+  held.Reset();
+  sessions.Erase(kHost);
+  domain.Barrier();
+  domain.Barrier();
+}
+
+// Integer keys keep the exact-type API: an int converts to the key type as before.
+TEST(HashMapStringTest, NonTransparentKeysConvertAsBefore) {
+  Domain domain;
+  HashMap<uint64_t, int> map(domain);
+  map.Insert(5, 50);
+  ReadGuard guard(domain);
+  EXPECT_EQ(*map.Find(guard, 5), 50);
+  EXPECT_TRUE(map.Contains(guard, 5));
+}
+
+}  // namespace
+}  // namespace rcu
