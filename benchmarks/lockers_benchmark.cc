@@ -94,45 +94,31 @@ class SpinLock {
   std::atomic<bool> locked_{false};
 };
 
-template <typename Mutex>
+// absl::Mutex's scoped locks take a pointer; these take a reference, as the std ones do.
+struct AbslReaderLock : absl::ReaderMutexLock {
+  explicit AbslReaderLock(absl::Mutex& mu) : absl::ReaderMutexLock(&mu) {}
+};
+struct AbslWriterLock : absl::MutexLock {
+  explicit AbslWriterLock(absl::Mutex& mu) : absl::MutexLock(&mu) {}
+};
+
+// The record under a lock: readers hold ReadLock, writers WriteLock.
+template <typename Mutex, typename ReadLock = std::lock_guard<Mutex>,
+          typename WriteLock = std::lock_guard<Mutex>>
 struct LockedRecord {
   Record Read() {
-    std::lock_guard<Mutex> lock(mu);
+    ReadLock lock(mu);
     return record;
   }
   void Write(uint64_t n) {
-    std::lock_guard<Mutex> lock(mu);
+    WriteLock lock(mu);
     record = Record::Make(n);
   }
   Mutex mu;
   Record record = Record::Make(0);
 };
-
-struct SharedMutexRecord {
-  Record Read() {
-    std::shared_lock<std::shared_mutex> lock(mu);
-    return record;
-  }
-  void Write(uint64_t n) {
-    std::lock_guard<std::shared_mutex> lock(mu);
-    record = Record::Make(n);
-  }
-  std::shared_mutex mu;
-  Record record = Record::Make(0);
-};
-
-struct AbslReaderRecord {
-  Record Read() {
-    absl::ReaderMutexLock lock(&mu);
-    return record;
-  }
-  void Write(uint64_t n) {
-    absl::MutexLock lock(&mu);
-    record = Record::Make(n);
-  }
-  absl::Mutex mu;
-  Record record = Record::Make(0);
-};
+using SharedMutexRecord = LockedRecord<std::shared_mutex, std::shared_lock<std::shared_mutex>>;
+using AbslReaderRecord = LockedRecord<absl::Mutex, AbslReaderLock, AbslWriterLock>;
 
 struct SeqLockRecord {
   Record Read() { return rcu::SeqRead(lock, record); }
@@ -178,12 +164,17 @@ uint64_t SplitMix(uint64_t x) {
 }
 uint64_t KeyOf(uint64_t i) { return SplitMix(i + 1); }
 
-template <typename Lock, typename ReadLock, typename WriteLock>
+// key -> its index in 0..kKeys-1: the locked maps' contents, and the fixed key set's index.
+absl::flat_hash_map<uint64_t, uint64_t> KeyIndex() {
+  absl::flat_hash_map<uint64_t, uint64_t> index;
+  index.reserve(kKeys);
+  for (uint64_t i = 0; i < kKeys; ++i) index[KeyOf(i)] = i;
+  return index;
+}
+
+template <typename Mutex, typename ReadLock = std::lock_guard<Mutex>,
+          typename WriteLock = std::lock_guard<Mutex>>
 struct LockedMap {
-  LockedMap() {
-    map.reserve(kKeys);
-    for (uint64_t i = 0; i < kKeys; ++i) map[KeyOf(i)] = i;
-  }
   uint64_t Read(uint64_t key) {
     ReadLock lock(mu);
     return map.find(key)->second;
@@ -192,34 +183,14 @@ struct LockedMap {
     WriteLock lock(mu);
     map[key] = value;
   }
-  Lock mu;
-  absl::flat_hash_map<uint64_t, uint64_t> map;
-};
-struct AbslReaderMap {
-  AbslReaderMap() {
-    map.reserve(kKeys);
-    for (uint64_t i = 0; i < kKeys; ++i) map[KeyOf(i)] = i;
-  }
-  uint64_t Read(uint64_t key) {
-    absl::ReaderMutexLock lock(&mu);
-    return map.find(key)->second;
-  }
-  void Write(uint64_t key, uint64_t value) {
-    absl::MutexLock lock(&mu);
-    map[key] = value;
-  }
-  absl::Mutex mu;
-  absl::flat_hash_map<uint64_t, uint64_t> map;
+  Mutex mu;
+  absl::flat_hash_map<uint64_t, uint64_t> map = KeyIndex();
 };
 
 // The key set is fixed: an index built once and never changed (read without a lock), and a value
 // per slot updated in place, under one of 4096 striped locks.
 struct Index {
-  Index() {
-    slot.reserve(kKeys);
-    for (uint64_t i = 0; i < kKeys; ++i) slot[KeyOf(i)] = i;
-  }
-  absl::flat_hash_map<uint64_t, uint64_t> slot;
+  absl::flat_hash_map<uint64_t, uint64_t> slot = KeyIndex();
 };
 
 struct SeqLockMap {
@@ -369,14 +340,12 @@ const bool registered = [] {
   Register<SeqLockRecord, false>("record", "seqlock");
   Register<RefCountRecord, false>("record", "shared_ptr_refcount");
   Register<RcuRecord, false>("record", "rcu");
-  using MutexMap = LockedMap<std::mutex, std::lock_guard<std::mutex>, std::lock_guard<std::mutex>>;
-  using SpinMap = LockedMap<SpinLock, std::lock_guard<SpinLock>, std::lock_guard<SpinLock>>;
-  using RwMap = LockedMap<std::shared_mutex, std::shared_lock<std::shared_mutex>,
-                          std::lock_guard<std::shared_mutex>>;
-  Register<MutexMap, true>("map", "std_mutex");
-  Register<SpinMap, true>("map", "spinlock");
-  Register<RwMap, true>("map", "std_shared_mutex");
-  Register<AbslReaderMap, true>("map", "absl_mutex_reader");
+  Register<LockedMap<std::mutex>, true>("map", "std_mutex");
+  Register<LockedMap<SpinLock>, true>("map", "spinlock");
+  Register<LockedMap<std::shared_mutex, std::shared_lock<std::shared_mutex>>, true>(
+      "map", "std_shared_mutex");
+  Register<LockedMap<absl::Mutex, AbslReaderLock, AbslWriterLock>, true>("map",
+                                                                         "absl_mutex_reader");
   Register<SeqLockMap, true>("map", "seqlock");
   Register<RefCountMap, true>("map", "shared_ptr_refcount");
   Register<RcuMap, true>("map", "rcu");

@@ -174,7 +174,7 @@ class SeqReader {
 
   // S1: copies of the current region must be validated or abandoned.
   ~SeqReader() {
-    if (internal::kDebugChecks && copied_ && !abandoned_) {
+    if (internal::kDebugChecks && open_) {
       internal::Die(where_,
                     "S1: a seqcount read region copied fields and was never validated (a "
                     "read_seqbegin() without read_seqretry()); call Validate(), or Abandon()");
@@ -188,7 +188,6 @@ class SeqReader {
   template <typename T>
   SeqCopy<T> Copy(const SeqField<T>& field) {
     if (!open_) Begin();
-    copied_ = true;
     return SeqCopy<T>(field.Load(), region_);
   }
 
@@ -204,7 +203,6 @@ class SeqReader {
     const bool valid = count_.sequence_.load(std::memory_order_relaxed) == begin_;
     (valid ? validated_ : failed_) = region_;
     open_ = false;
-    copied_ = false;
     return valid;
   }
 
@@ -228,7 +226,6 @@ class SeqReader {
   // Drops the current region's copies unused: the seed's "check out any time" (an error path
   // that returns from the middle of the loop).
   void Abandon() {
-    abandoned_ = true;
     if (open_) failed_ = region_;
     open_ = false;
   }
@@ -242,7 +239,6 @@ class SeqReader {
     }
     begin_ = seen;
     open_ = true;
-    abandoned_ = false;
     ++region_;
   }
 
@@ -255,9 +251,7 @@ class SeqReader {
   uint64_t region_ = 0;
   uint64_t validated_ = 0;  // the last region Validate() found consistent
   uint64_t failed_ = 0;     // the last region that failed validation or was abandoned
-  bool open_ = false;
-  bool copied_ = false;
-  bool abandoned_ = false;
+  bool open_ = false;       // a region began (by a Copy()) and was not yet validated or abandoned
 };
 
 class SeqWriteGuard {

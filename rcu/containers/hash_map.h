@@ -125,7 +125,7 @@ class HashMap {
   explicit HashMap(Domain& domain = Domain::Default(), const HashMapOptions& options = {})
       : domain_(domain),
         cache_(options.lookup_cache ? options.cache_slots : 0),
-        table_(domain, options.initial_buckets, eq_) {}
+        table_(domain, options.initial_buckets, Eq()) {}
 
   HashMap(const HashMap&) = delete;
   HashMap& operator=(const HashMap&) = delete;
@@ -190,9 +190,7 @@ class HashMap {
   template <typename Fn>
   void ForEach(const ReadGuard& guard, Fn fn,
                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain_) {
-      internal::Die(where, "R1: HashMap::ForEach() with a ReadGuard of another domain");
-    }
+    CheckGuard(guard, "ForEach", where);
     table_.ForEach([&](const Node& n) { fn(n.key, n.value); });
   }
 
@@ -228,6 +226,14 @@ class HashMap {
   Domain& domain() const { return domain_; }
 
  private:
+  // R1: a read of this map needs a section of its domain (debug builds).
+  void CheckGuard(const ReadGuard& guard, const char* what,
+                  const internal::SourceLocation& where) const {
+    if (internal::kDebugChecks && &guard.domain() != &domain_) {
+      internal::Die(where, "R1: HashMap::%s() with a ReadGuard of another domain", what);
+    }
+  }
+
   template <typename Q>
   bool EraseAs(const Q& key) {
     Node* erased = table_.Unlink(hasher_(key), key, [this](Node* n) { cache_.Scrub(n); });
@@ -253,16 +259,14 @@ class HashMap {
   template <typename Q>
   const V* FindAs(const ReadGuard& guard, const Q& key,
                   const internal::SourceLocation& where) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain_) {
-      internal::Die(where, "R1: HashMap::Find() with a ReadGuard of another domain");
-    }
+    CheckGuard(guard, "Find", where);
     const size_t hash = hasher_(key);
     if (!cache_.enabled()) {
       const Node* n = table_.Find(hash, key);
       return n == nullptr ? nullptr : &n->value;
     }
     std::atomic<Node*>& slot = cache_.SlotFor(hash);
-    if (const Node* cached = cache_.Lookup(slot, hash, key, eq_)) return &cached->value;
+    if (const Node* cached = cache_.Lookup(slot, hash, key, table_.key_eq())) return &cached->value;
     Node* n = table_.Find(hash, key);
     if (n == nullptr) return nullptr;
     cache_.MaybeFill(slot, n, table_.StripeFor(hash));
@@ -283,7 +287,6 @@ class HashMap {
 
   Domain& domain_;
   [[no_unique_address]] Hash hasher_;
-  [[no_unique_address]] Eq eq_;
   internal::LookupCache<Node> cache_;
   Table table_;
 };

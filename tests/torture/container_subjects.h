@@ -77,6 +77,13 @@ class ShadowedSubject : public Subject {
   // One section that reaches `key` (and whatever else the container makes a reader walk).
   virtual bool ReadKey(uint64_t key, std::mt19937_64& rng) = 0;
   virtual std::map<uint64_t, uint64_t> Contents() = 0;
+  // key -> version of the payloads a sequence container holds.
+  template <typename Range>
+  static std::map<uint64_t, uint64_t> Tally(const Range& payloads) {
+    std::map<uint64_t, uint64_t> out;
+    for (const Payload& p : payloads) out[p.key] = p.version;
+    return out;
+  }
   virtual bool Matches(const std::map<uint64_t, uint64_t>& contents,
                        const std::map<uint64_t, uint64_t>& expected) const {
     return contents == expected;
@@ -112,10 +119,8 @@ class ListSubject : public ShadowedSubject {
     return whole;
   }
   std::map<uint64_t, uint64_t> Contents() override {
-    std::map<uint64_t, uint64_t> out;
     ReadGuard guard(domain_);
-    for (const Payload& p : list_.Iterate(guard)) out[p.key] = p.version;
-    return out;
+    return Tally(list_.Iterate(guard));
   }
 
  private:
@@ -181,10 +186,8 @@ class ArraySubject : public ShadowedSubject {
     return true;
   }
   std::map<uint64_t, uint64_t> Contents() override {
-    std::map<uint64_t, uint64_t> out;
     ReadGuard guard(domain_);
-    for (const Payload& p : array_.Read(guard)) out[p.key] = p.version;
-    return out;
+    return Tally(array_.Read(guard));
   }
   // The shadow erases keys the array keeps (only the last index truncates): a key the array
   // holds carries the version last set, or 0 (appended as filler).

@@ -238,6 +238,8 @@ class HashTable {
   // Kept apart from the array, so that no one dereferences an array outside a stripe or a
   // read-side section (a resize may retire it at any time).
   size_t bucket_count() const { return buckets_.load(std::memory_order_relaxed); }
+  // The key equality (the lookup cache compares with it too).
+  const Eq& key_eq() const { return eq_; }
 
  private:
   using Array = BucketArray<Node>;
