@@ -1,16 +1,34 @@
-// //benchmarks:hash_map_benchmark: rcu::HashMap (lookup cache on and off) beside
-// std::unordered_map under std::shared_mutex, absl::flat_hash_map under absl::Mutex,
-// tbb::concurrent_hash_map, liburcu's rculfhash (memb flavor) and, for read-only runs, an
-// unsynchronized absl::flat_hash_map (the ceiling), all in one binary.
+// //benchmarks:hash_map_benchmark: rcu::HashMap beside every map a lookup service would pick
+// instead, all in one binary:
+//   peers:     xenium's vyukov_hash_map (epoch-based reclamation), libcds's MichaelHashMap (hazard
+//              pointers), tbb::concurrent_hash_map, liburcu's rculfhash (memb flavor);
+//   baselines: std::unordered_map under std::shared_mutex and under std::mutex, and
+//              absl::flat_hash_map under absl::Mutex;
+//   ceiling:   an unsynchronized absl::flat_hash_map (read-only runs only).
 //
 //   ./bazelw run -c opt //benchmarks:hash_map_benchmark
+//   ./bazelw run -c opt //benchmarks:hash_map_benchmark -- --memory=<map>
 //
-// 1M 64-bit keys; keys drawn uniformly or Zipf-skewed (s = 0.99); 0%, 1%, 10% or 50% updates
-// (assign a new value to an existing key); 1 and 2 threads. Names:
-// <map>/<keys>/<N>%updates/threads:T. items_per_second is the total over all threads (wall time).
-// The RCU maps also report peak_pending: the most callbacks queued and not yet run.
+// Throughput: 1M keys; 64-bit integers for every map, and host-name-like strings of 16 to 48
+// bytes (looked up through std::string_view, no allocation per lookup) for the maps that take one;
+// keys drawn uniformly or Zipf-skewed (s = 0.99); 0%, 1%, 10% or 50% updates (assign a new value
+// to an existing key); 1 and 2 threads. Names: <map>/<keys>/<N>%updates/real_time/threads:T, with
+// <keys> one of uniform, zipf, string_uniform, string_zipf. items_per_second is the total over all
+// threads (wall time). `rcu_hash_map` grows from empty as a user's map does;
+// `rcu_hash_map_presized` is built with initial_buckets = 1M. The RCU maps also report
+// peak_pending: the most callbacks queued and not yet run.
+//
+// Memory (--memory=<map>, one map per process): builds the map of 1M integer keys, lets its
+// deferred frees run, and prints `<map> <bytes per key>`: the growth of the process's resident
+// set (/proc/self/statm) over the same process before the map, divided by the keys. The report
+// runs it once per map, each in a child process of its own.
 
 #define _LGPL_SOURCE 1
+#include <cds/container/michael_kvlist_hp.h>
+#include <cds/container/michael_map.h>
+#include <cds/gc/hp.h>
+#include <cds/init.h>
+#include <unistd.h>
 #include <urcu/rculfhash.h>
 #include <urcu/urcu-memb.h>
 
@@ -18,13 +36,18 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <random>
 #include <shared_mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
+#include <xenium/reclamation/generic_epoch_based.hpp>
+#include <xenium/vyukov_hash_map.hpp>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -45,10 +68,38 @@ uint64_t SplitMix(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// The keys: kKeys distinct values of type K.
+template <typename K>
+const std::vector<K>& Keys();
+
+template <>
 const std::vector<uint64_t>& Keys() {
   static const auto* keys = [] {
     auto* k = new std::vector<uint64_t>(kKeys);
     for (size_t i = 0; i < kKeys; ++i) (*k)[i] = SplitMix(i + 1);
+    return k;
+  }();
+  return *keys;
+}
+
+// Host names of 16 to 48 bytes: "<label>-<n>.<label>.example.com" with random lowercase labels.
+template <>
+const std::vector<std::string>& Keys() {
+  static const auto* keys = [] {
+    auto* k = new std::vector<std::string>;
+    k->reserve(kKeys);
+    for (size_t i = 0; i < kKeys; ++i) {
+      uint64_t r = SplitMix(i + 1);
+      std::string host = std::to_string(i) + ".";
+      const size_t length = 16 + r % 33;
+      while (host.size() + 12 < length) {
+        r = SplitMix(r);
+        host += static_cast<char>('a' + r % 26);
+      }
+      host += ".example.com";
+      host.resize(length, 'x');
+      k->push_back(std::move(host));
+    }
     return k;
   }();
   return *keys;
@@ -78,46 +129,57 @@ const std::vector<uint32_t>& Stream(bool zipf) {
   return zipf ? *skewed : *uniform;
 }
 
-// ---- the maps -------------------------------------------------------------------------------
+// What a lookup passes: the key itself, or a view of a string key.
+template <typename K>
+using LookupKey = std::conditional_t<std::is_same_v<K, std::string>, std::string_view, K>;
 
-template <bool kCache>
-struct Rcu {
-  static rcu::HashMap<uint64_t, uint64_t>& Map() {
+// ---- the maps -------------------------------------------------------------------------------
+// Each adapter: Key, Map() (built on first use, so that a process that runs one map holds only
+// that map), Online()/Offline() (per-thread registration), Lookup(key), Update(key, value).
+
+struct NoRegistration {
+  static void Online() {}
+  static void Offline() {}
+};
+
+template <typename K, bool kPresized>
+struct Rcu : NoRegistration {
+  using Key = K;
+  using Map_t = rcu::HashMap<K, uint64_t>;
+  static Map_t& Map() {
     static auto* map = [] {
       rcu::HashMapOptions options;
-      options.lookup_cache = kCache;
+      if (kPresized) options.initial_buckets = kKeys;
       // A domain per map, so that its statistics (peak_pending) are its own.
-      auto* m = new rcu::HashMap<uint64_t, uint64_t>(*new rcu::Domain, options);
-      for (uint64_t k : Keys()) m->Insert(k, k);
+      auto* m = new Map_t(*new rcu::Domain, options);
+      uint64_t i = 0;
+      for (const K& k : Keys<K>()) m->Insert(k, ++i);
       return m;
     }();
     return *map;
   }
-  static void Online() {}
-  static void Offline() {}
-  static uint64_t Lookup(uint64_t key) {
+  static uint64_t Lookup(LookupKey<K> key) {
     rcu::ReadGuard guard(Map().domain());
     const uint64_t* v = Map().Find(guard, key);
     return v != nullptr ? *v : 0;
   }
-  static void Update(uint64_t key, uint64_t value) { Map().InsertOrAssign(key, value); }
+  static void Update(const K& key, uint64_t value) { Map().InsertOrAssign(key, value); }
 };
 
 // std::unordered_map under a lock: readers take ReadLock (shared_lock for std::shared_mutex,
 // unique_lock for std::mutex), updaters an exclusive one.
 template <typename Mutex, template <typename> class ReadLock>
-struct StdLocked {
+struct StdLocked : NoRegistration {
+  using Key = uint64_t;
   static Mutex mu;
   static std::unordered_map<uint64_t, uint64_t>& Map() {
     static auto* map = [] {
       auto* m = new std::unordered_map<uint64_t, uint64_t>;
-      for (uint64_t k : Keys()) (*m)[k] = k;
+      for (uint64_t k : Keys<uint64_t>()) (*m)[k] = k;
       return m;
     }();
     return *map;
   }
-  static void Online() {}
-  static void Offline() {}
   static uint64_t Lookup(uint64_t key) {
     ReadLock<Mutex> lock(mu);
     auto it = Map().find(key);
@@ -134,50 +196,56 @@ Mutex StdLocked<Mutex, ReadLock>::mu;
 using StdShared = StdLocked<std::shared_mutex, std::shared_lock>;
 using StdMutex = StdLocked<std::mutex, std::unique_lock>;
 
-struct AbslLocked {
+// Debian's Abseil has its own absl::string_view (not std's): its maps look strings up by that.
+inline uint64_t AbslKey(uint64_t key) { return key; }
+inline absl::string_view AbslKey(std::string_view key) { return {key.data(), key.size()}; }
+
+template <typename K>
+struct AbslLocked : NoRegistration {
+  using Key = K;
   static absl::Mutex mu;
-  static absl::flat_hash_map<uint64_t, uint64_t>& Map() {
+  static absl::flat_hash_map<K, uint64_t>& Map() {
     static auto* map = [] {
-      auto* m = new absl::flat_hash_map<uint64_t, uint64_t>;
-      for (uint64_t k : Keys()) (*m)[k] = k;
+      auto* m = new absl::flat_hash_map<K, uint64_t>;
+      uint64_t i = 0;
+      for (const K& k : Keys<K>()) (*m)[k] = ++i;
       return m;
     }();
     return *map;
   }
-  static void Online() {}
-  static void Offline() {}
-  static uint64_t Lookup(uint64_t key) {
+  static uint64_t Lookup(LookupKey<K> key) {
     absl::ReaderMutexLock lock(&mu);
-    auto it = Map().find(key);
+    auto it = Map().find(AbslKey(key));
     return it != Map().end() ? it->second : 0;
   }
-  static void Update(uint64_t key, uint64_t value) {
+  static void Update(const K& key, uint64_t value) {
     absl::MutexLock lock(&mu);
     Map()[key] = value;
   }
 };
-absl::Mutex AbslLocked::mu;
+template <typename K>
+absl::Mutex AbslLocked<K>::mu;
 
 // The ceiling: no synchronization at all (read-only runs only).
-struct AbslUnsynchronized : AbslLocked {
-  static uint64_t Lookup(uint64_t key) {
-    auto it = Map().find(key);
-    return it != Map().end() ? it->second : 0;
+template <typename K>
+struct AbslUnsynchronized : AbslLocked<K> {
+  static uint64_t Lookup(LookupKey<K> key) {
+    auto it = AbslLocked<K>::Map().find(AbslKey(key));
+    return it != AbslLocked<K>::Map().end() ? it->second : 0;
   }
 };
 
-struct Tbb {
+struct Tbb : NoRegistration {
+  using Key = uint64_t;
   using Map_t = tbb::concurrent_hash_map<uint64_t, uint64_t>;
   static Map_t& Map() {
     static auto* map = [] {
       auto* m = new Map_t(kKeys);
-      for (uint64_t k : Keys()) m->insert({k, k});
+      for (uint64_t k : Keys<uint64_t>()) m->insert({k, k});
       return m;
     }();
     return *map;
   }
-  static void Online() {}
-  static void Offline() {}
   static uint64_t Lookup(uint64_t key) {
     Map_t::const_accessor a;
     return Map().find(a, key) ? a->second : 0;
@@ -190,6 +258,7 @@ struct Tbb {
 };
 
 struct Lfht {
+  using Key = uint64_t;
   struct Node {
     uint64_t key;
     uint64_t value;
@@ -199,13 +268,15 @@ struct Lfht {
   static int Match(cds_lfht_node* node, const void* key) {
     return caa_container_of(node, Node, node)->key == *static_cast<const uint64_t*>(key);
   }
-  static cds_lfht* Table() {
+  static cds_lfht* Map() {
     static cds_lfht* table = [] {
       urcu_memb_register_thread();
       cds_lfht* t = cds_lfht_new_flavor(kKeys, kKeys, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING,
                                         &urcu_memb_flavor, nullptr);
       urcu_memb_read_lock();
-      for (uint64_t k : Keys()) cds_lfht_add(t, SplitMix(k), &(new Node{k, k, {}, {}})->node);
+      for (uint64_t k : Keys<uint64_t>()) {
+        cds_lfht_add(t, SplitMix(k), &(new Node{k, k, {}, {}})->node);
+      }
       urcu_memb_read_unlock();
       urcu_memb_unregister_thread();
       return t;
@@ -213,14 +284,14 @@ struct Lfht {
     return table;
   }
   static void Online() {
-    Table();
+    Map();
     urcu_memb_register_thread();
   }
   static void Offline() { urcu_memb_unregister_thread(); }
   static uint64_t Lookup(uint64_t key) {
     urcu_memb_read_lock();
     cds_lfht_iter iter;
-    cds_lfht_lookup(Table(), SplitMix(key), &Match, &key, &iter);
+    cds_lfht_lookup(Map(), SplitMix(key), &Match, &key, &iter);
     cds_lfht_node* n = cds_lfht_iter_get_node(&iter);
     const uint64_t v = n != nullptr ? caa_container_of(n, Node, node)->value : 0;
     urcu_memb_read_unlock();
@@ -229,7 +300,7 @@ struct Lfht {
   static void Update(uint64_t key, uint64_t value) {
     Node* fresh = new Node{key, value, {}, {}};
     urcu_memb_read_lock();
-    cds_lfht_node* old = cds_lfht_add_replace(Table(), SplitMix(key), &Match, &key, &fresh->node);
+    cds_lfht_node* old = cds_lfht_add_replace(Map(), SplitMix(key), &Match, &key, &fresh->node);
     urcu_memb_read_unlock();
     if (old != nullptr) {
       urcu_memb_call_rcu(&caa_container_of(old, Node, node)->head,
@@ -238,17 +309,83 @@ struct Lfht {
   }
 };
 
+// xenium's open-addressing map; keys and values inline in atomics. It has no assign: an update
+// erases the key and emplaces it again.
+struct Xenium : NoRegistration {
+  using Key = uint64_t;
+  using Map_t = xenium::vyukov_hash_map<
+      uint64_t, uint64_t, xenium::policy::reclaimer<xenium::reclamation::generic_epoch_based<>>>;
+  static Map_t& Map() {
+    static auto* map = [] {
+      auto* m = new Map_t(kKeys);
+      for (uint64_t k : Keys<uint64_t>()) m->emplace(k, k);
+      return m;
+    }();
+    return *map;
+  }
+  static uint64_t Lookup(uint64_t key) {
+    Map_t::accessor a;
+    return Map().try_get_value(key, a) ? *a : 0;
+  }
+  static void Update(uint64_t key, uint64_t value) {
+    Map().erase(key);
+    Map().emplace(key, value);
+  }
+};
+
+// libcds's Michael hash map (a fixed array of lock-free lists) with hazard pointers; update()
+// assigns in place, as its documentation shows.
+struct Libcds {
+  using Key = uint64_t;
+  struct Traits : cds::container::michael_list::traits {
+    using less = std::less<uint64_t>;
+  };
+  using List = cds::container::MichaelKVList<cds::gc::HP, uint64_t, uint64_t, Traits>;
+  struct MapTraits : cds::container::michael_map::traits {
+    using hash = std::hash<uint64_t>;
+  };
+  using Map_t = cds::container::MichaelHashMap<cds::gc::HP, List, MapTraits>;
+  static Map_t& Map() {
+    static auto* map = [] {
+      cds::Initialize();
+      static cds::gc::HP gc;
+      cds::threading::Manager::attachThread();
+      auto* m = new Map_t(kKeys, 1);
+      for (uint64_t k : Keys<uint64_t>()) m->insert(k, k);
+      cds::threading::Manager::detachThread();
+      return m;
+    }();
+    return *map;
+  }
+  static void Online() {
+    Map();
+    cds::threading::Manager::attachThread();
+  }
+  static void Offline() { cds::threading::Manager::detachThread(); }
+  static uint64_t Lookup(uint64_t key) {
+    uint64_t v = 0;
+    Map().find(key, [&](std::pair<const uint64_t, uint64_t>& item) { v = item.second; });
+    return v;
+  }
+  static void Update(uint64_t key, uint64_t value) {
+    Map().update(
+        key, [&](bool, std::pair<const uint64_t, uint64_t>& item) { item.second = value; }, false);
+  }
+};
+
 // ---- the benchmark --------------------------------------------------------------------------
 
 template <typename M>
 void BM_Map(benchmark::State& state, bool zipf, int update_percent) {
-  const std::vector<uint64_t>& keys = Keys();
+  using K = typename M::Key;
+  const std::vector<K>& keys = Keys<K>();
   const std::vector<uint32_t>& stream = Stream(zipf);
   M::Online();
+  M::Map();  // built before the clock starts
   size_t i = static_cast<size_t>(state.thread_index()) * (kStream / 2);
   uint64_t sink = 0;
   for (auto _ : state) {
-    const uint64_t key = keys[stream[i++ & (kStream - 1)]];
+    const K& key = keys[stream[i++ & (kStream - 1)]];
     if (update_percent != 0 && i % 100 < static_cast<size_t>(update_percent)) {
       M::Update(key, i);
     } else {
@@ -263,15 +400,14 @@ void BM_Map(benchmark::State& state, bool zipf, int update_percent) {
   M::Offline();
 }
 
-// Each map is built on first use (by the benchmark's first, untimed, run), so a process that runs
-// one map (--benchmark_filter) holds only that map: the report measures peak RSS that way.
 template <typename M>
 void Register(const std::string& name, bool with_updates = true) {
+  const bool strings = std::is_same_v<typename M::Key, std::string>;
   for (bool zipf : {false, true}) {
     for (int updates : {0, 1, 10, 50}) {
       if (updates != 0 && !with_updates) continue;
-      const std::string full =
-          name + (zipf ? "/zipf/" : "/uniform/") + std::to_string(updates) + "%updates";
+      const std::string full = name + "/" + (strings ? "string_" : "") +
+                               (zipf ? "zipf/" : "uniform/") + std::to_string(updates) + "%updates";
       benchmark::RegisterBenchmark(full.c_str(),
                                    [=](benchmark::State& s) { BM_Map<M>(s, zipf, updates); })
           ->Threads(1)
@@ -281,17 +417,84 @@ void Register(const std::string& name, bool with_updates = true) {
   }
 }
 
+size_t ResidentBytes() {
+  long pages = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// Prints the resident bytes per key that building map M of 1M integer keys adds.
+template <typename M>
+void Memory(const std::string& name) {
+  Keys<uint64_t>();  // the keys are the benchmark's, not the map's
+  const size_t before = ResidentBytes();
+  M::Online();
+  M::Map();
+  M::Offline();
+  if constexpr (requires { M::Map().domain(); }) M::Map().domain().Barrier();
+  const size_t after = ResidentBytes();
+  std::printf("%s %.1f\n", name.c_str(), double(after - before) / double(kKeys));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  Register<Rcu<true>>("rcu_hash_map_cache");
-  Register<Rcu<false>>("rcu_hash_map_nocache");
-  Register<Lfht>("liburcu_rculfhash");
-  Register<Tbb>("tbb_concurrent_hash_map");
-  Register<StdShared>("std_unordered_map_shared_mutex");
-  Register<StdMutex>("std_unordered_map_mutex");
-  Register<AbslLocked>("absl_flat_hash_map_mutex");
-  Register<AbslUnsynchronized>("absl_flat_hash_map_unsynchronized", /*with_updates=*/false);
+  struct Map {
+    const char* name;
+    void (*registrar)(const std::string&, bool);
+    void (*memory)(const std::string&);
+    bool with_updates;
+  };
+  const Map maps[] = {
+      {"rcu_hash_map", &Register<Rcu<uint64_t, false>>, &Memory<Rcu<uint64_t, false>>, true},
+      {"rcu_hash_map_presized", &Register<Rcu<uint64_t, true>>, &Memory<Rcu<uint64_t, true>>, true},
+      {"xenium_vyukov_hash_map", &Register<Xenium>, &Memory<Xenium>, true},
+      {"libcds_michael_hash_map", &Register<Libcds>, &Memory<Libcds>, true},
+      {"tbb_concurrent_hash_map", &Register<Tbb>, &Memory<Tbb>, true},
+      {"liburcu_rculfhash", &Register<Lfht>, &Memory<Lfht>, true},
+      {"std_unordered_map_shared_mutex", &Register<StdShared>, &Memory<StdShared>, true},
+      {"std_unordered_map_mutex", &Register<StdMutex>, &Memory<StdMutex>, true},
+      {"absl_flat_hash_map_mutex", &Register<AbslLocked<uint64_t>>, &Memory<AbslLocked<uint64_t>>,
+       true},
+      {"absl_flat_hash_map_unsynchronized", &Register<AbslUnsynchronized<uint64_t>>,
+       &Memory<AbslUnsynchronized<uint64_t>>, false},
+  };
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--memory=", 9) != 0) continue;
+    for (const Map& m : maps) {
+      if (argv[i] + 9 == std::string(m.name)) {
+        m.memory(m.name);
+        return 0;
+      }
+    }
+    std::fprintf(stderr, "unknown map %s\n", argv[i] + 9);
+    return 2;
+  }
+  // The build, as the report states it (from the binary, not from the report's guess).
+#ifdef __clang__
+  benchmark::AddCustomContext("compiler", "clang " __VERSION__);
+#else
+  benchmark::AddCustomContext("compiler", "g++ " __VERSION__);
+#endif
+#ifdef __OPTIMIZE__
+  benchmark::AddCustomContext("flags", std::string("optimized, C++") + std::to_string(__cplusplus) +
+#ifdef NDEBUG
+                                           ", NDEBUG"
+#else
+                                           ", assertions on"
+#endif
+  );
+#else
+  benchmark::AddCustomContext("flags", "UNOPTIMIZED (-O0): figures mean nothing");
+#endif
+  for (const Map& m : maps) m.registrar(m.name, m.with_updates);
+  Register<Rcu<std::string, false>>("rcu_hash_map");
+  Register<AbslLocked<std::string>>("absl_flat_hash_map_mutex");
+  Register<AbslUnsynchronized<std::string>>("absl_flat_hash_map_unsynchronized",
+                                            /*with_updates=*/false);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

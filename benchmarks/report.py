@@ -28,18 +28,25 @@ BENCHMARKS = ("lockers_benchmark", "domain_benchmark", "reclamation_benchmark",
 LOCKERS = ("std_mutex", "spinlock", "std_shared_mutex", "absl_mutex_reader", "seqlock",
            "shared_ptr_refcount", "rcu")
 
-HASH_MAPS = ("rcu_hash_map_nocache", "rcu_hash_map_cache", "liburcu_rculfhash",
-             "tbb_concurrent_hash_map", "std_unordered_map_shared_mutex",
-             "std_unordered_map_mutex", "absl_flat_hash_map_mutex",
-             "absl_flat_hash_map_unsynchronized")
+HASH_MAPS = ("rcu_hash_map", "rcu_hash_map_presized", "xenium_vyukov_hash_map",
+             "libcds_michael_hash_map", "tbb_concurrent_hash_map", "liburcu_rculfhash",
+             "std_unordered_map_shared_mutex", "std_unordered_map_mutex",
+             "absl_flat_hash_map_mutex", "absl_flat_hash_map_unsynchronized")
+HASH_MAP_PEERS = ("xenium_vyukov_hash_map", "libcds_michael_hash_map", "tbb_concurrent_hash_map",
+                  "liburcu_rculfhash")
+HASH_MAP_BASELINES = ("std_unordered_map_shared_mutex", "std_unordered_map_mutex",
+                      "absl_flat_hash_map_mutex")
+# Repetitions of each hash-map run: the report gives their median and spread.
+HASH_MAP_REPETITIONS = 3
 
 
 def progress(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def run_benchmark(binary, args, quick):
-    """Runs one binary; returns (benchmarks from its JSON output, peak RSS in MiB)."""
+def run_benchmark(binary, args, quick, context=None):
+    """Runs one binary; returns (benchmarks from its JSON output, peak RSS in MiB). Fills
+    `context` with the binary's JSON context (the build's compiler, from the binary itself)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         path = out.name
     cmd = [binary, "--benchmark_format=json", "--benchmark_out=" + path,
@@ -54,7 +61,18 @@ def run_benchmark(binary, args, quick):
     with open(path) as f:
         data = json.load(f)
     os.unlink(path)
+    if context is not None:
+        context.update(data.get("context", {}))
     return data["benchmarks"], usage.ru_maxrss / 1024.0
+
+
+def memory_per_key(binary, name):
+    """Bytes of resident memory per key that map `name` adds, measured in a child process."""
+    out = subprocess.run([binary, "--memory=" + name], capture_output=True, text=True, check=True)
+    words = out.stdout.split()
+    if len(words) != 2 or words[0] != name:
+        raise SystemExit("unexpected --memory output: %r" % out.stdout)
+    return float(words[1])
 
 
 def rate(b):
@@ -71,7 +89,18 @@ def ns(b):
 
 
 def by_name(results):
-    return {b["name"]: b for b in results if b.get("run_type", "iteration") == "iteration"}
+    """Results by benchmark name: plain runs, or for repeated runs the median with its
+    coefficient of variation as `spread`."""
+    named = {b["name"]: b for b in results if b.get("run_type", "iteration") == "iteration"}
+    cv = {b["run_name"]: b for b in results if b.get("aggregate_name") == "cv"}
+    for b in results:
+        if b.get("aggregate_name") == "median":
+            median = dict(b)
+            if b["run_name"] in cv:
+                spread = cv[b["run_name"]]
+                median["spread"] = spread.get("items_per_second", spread.get("real_time", 0))
+            named[b["run_name"]] = median
+    return named
 
 
 # ---- SVG ------------------------------------------------------------------------------------
@@ -123,7 +152,8 @@ def fmt(v):
 
 # ---- the report -----------------------------------------------------------------------------
 
-def machine():
+def machine(build):
+    """The machine, and the build as the benchmark binary itself reports it."""
     model = "unknown"
     try:
         with open("/proc/cpuinfo") as f:
@@ -131,12 +161,11 @@ def machine():
             model = m.group(1) if m else model
     except OSError:
         pass
-    compiler = subprocess.run(["g++", "--version"], capture_output=True, text=True).stdout
     return {
         "cpu": "%s, %d cores" % (model, os.cpu_count()),
         "kernel": platform.release(),
-        "compiler": compiler.splitlines()[0] if compiler else "unknown",
-        "flags": "bazel -c opt (-O2 -DNDEBUG), -std=c++20",
+        "compiler": build.get("compiler", "unknown"),
+        "flags": build.get("flags", "unknown"),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -164,7 +193,7 @@ def main():
              "domain_benchmark", "reclamation_benchmark"] + \
             ["hash_map_benchmark:" + m for m in HASH_MAPS] + \
             ["list_benchmark", "copy_on_grow_array_benchmark", "replace_map_benchmark"]
-    results, rss = {}, {}
+    results, rss, build = {}, {}, {}
     for i, step in enumerate(steps, 1):
         name, _, only = step.partition(":")
         progress("[%d/%d] %s%s" % (i, len(steps), name, (" " + only) if only else ""))
@@ -175,12 +204,24 @@ def main():
             continue
         if args.quick and name == "domain_benchmark":
             bench_args.append("--benchmark_filter=ReadSection|SynchronizeNoReader")
-        found, peak = run_benchmark(binaries[name], bench_args, args.quick)
+        if name == "hash_map_benchmark":
+            bench_args += ["--benchmark_repetitions=%d" % (1 if args.quick else HASH_MAP_REPETITIONS),
+                           "--benchmark_report_aggregates_only=true"]
+        found, _ = run_benchmark(binaries[name], bench_args, args.quick, build)
         results.update(by_name(found))
         if only:
-            rss[only] = peak
+            rss[only] = memory_per_key(binaries[name], only)
+    expected = ["%s/uniform/%supdates/real_time/threads:%d" % (m, mix, t)
+                for m in HASH_MAPS for mix in ("0%", "1%", "10%", "50%") for t in (1, 2)
+                if mix == "0%" or m != "absl_flat_hash_map_unsynchronized"]
+    expected += ["%s/string_%s/0%%updates/real_time/threads:%d" % (m, keys, t)
+                 for m in ("rcu_hash_map", "absl_flat_hash_map_unsynchronized")
+                 for keys in ("uniform", "zipf") for t in (1, 2)]
+    absent = [e for e in expected if e not in results]
+    if absent:
+        raise SystemExit("benchmarks the report expects and did not find: %s" % ", ".join(absent))
 
-    info = machine()
+    info = machine(build)
     md = ["# Benchmark report", "",
           "Produced by `./bazelw run -c opt //benchmarks:report%s`." % (" -- --quick" if args.quick else ""),
           "", "| machine | |", "|---|---|"]
@@ -305,23 +346,57 @@ def main():
               "Hash map, 1M keys, read-only: throughput against threads",
               "lookups per second (longer is better)", ["1 thread", "2 threads"],
               list(HASH_MAPS), hm_threads)
+
+    def hm(m, keys, mix, t):
+        return results.get("%s/%s/%supdates/real_time/threads:%d" % (m, keys, mix, t))
+
+    def cell(b):
+        if not b:
+            return ""
+        spread = " ±%.0f%%" % (100 * b["spread"]) if "spread" in b else ""
+        return "%s/s%s" % (fmt(rate(b)), spread)
+
+    def best(names, keys, mix, t):
+        found = [(rate(hm(n, keys, mix, t)), n) for n in names if hm(n, keys, mix, t)]
+        return max(found) if found else (None, None)
+
     md += ["", "## Hash map", "", "![hash map updates](hash_map_updates.svg)", "",
            "![hash map threads](hash_map_threads.svg)", "",
-           "rcu::HashMap (cache off) against each map, 2 threads, uniform keys (above 1: rcu is faster):",
-           "", "| against | " + " | ".join("%s updates" % x for x in mixes) + " | peak RSS (MiB) |",
-           "|---|" + "---|" * (len(mixes) + 1)]
-    for m in HASH_MAPS:
-        cells = []
+           "1M keys, medians of %d repetitions (± the coefficient of variation). For every row: "
+           "rcu::HashMap (grown from empty, as a user's map is), the best concurrent peer "
+           "(xenium, libcds, TBB, liburcu's rculfhash), the best locked baseline, and for "
+           "read-only rows the unsynchronized absl::flat_hash_map (the ceiling). Ratios above 1: "
+           "rcu is faster." % (1 if args.quick else HASH_MAP_REPETITIONS), "",
+           "| keys | updates | threads | rcu | best peer | rcu vs peer | best baseline | "
+           "rcu vs baseline | unsynchronized | rcu vs unsynchronized |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for keys in ("uniform", "zipf", "string_uniform", "string_zipf"):
         for mix in mixes:
-            a = hm_mix.get(("%s updates" % mix, "rcu_hash_map_nocache"))
-            b = hm_mix.get(("%s updates" % mix, m))
-            cells.append(ratio(a, b) if a and b else "")
-        md.append("| %s | %s | %.0f |" % (m, " | ".join(cells), rss.get(m, 0)))
-    pending = [results.get("rcu_hash_map_nocache/uniform/50%updates/real_time/threads:2", {}),
-               results.get("rcu_hash_map_cache/uniform/50%updates/real_time/threads:2", {})]
+            for t in (1, 2):
+                ours = hm("rcu_hash_map", keys, mix, t)
+                if not ours:
+                    continue
+                peer, peer_name = best(HASH_MAP_PEERS, keys, mix, t)
+                base, base_name = best(HASH_MAP_BASELINES, keys, mix, t)
+                ceiling = hm("absl_flat_hash_map_unsynchronized", keys, mix, t)
+                md.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                    keys, mix, t, cell(ours),
+                    "%s (%s)" % (cell(hm(peer_name, keys, mix, t)), peer_name) if peer else "",
+                    ratio(rate(ours), peer) if peer else "",
+                    "%s (%s)" % (cell(hm(base_name, keys, mix, t)), base_name) if base else "",
+                    ratio(rate(ours), base) if base else "",
+                    cell(ceiling), ratio(rate(ours), rate(ceiling)) if ceiling else ""))
+    md += ["", "Resident memory per key: each map built alone in a child process "
+           "(`hash_map_benchmark --memory=<map>`), 1M uint64 keys and values, after its deferred "
+           "frees ran; the growth of the process's resident set divided by the keys.", "",
+           "| map | bytes per key |", "|---|---|"]
+    for m in HASH_MAPS:
+        if m in rss:
+            md.append("| %s | %.1f |" % (m, rss[m]))
+    pending = [results.get("%s/uniform/50%%updates/real_time/threads:2" % m, {})
+               for m in ("rcu_hash_map", "rcu_hash_map_presized")]
     md += ["", "Peak pending reclamation in the 50%%-update runs (callbacks queued, not yet run): "
-           "%s (cache off), %s (cache on). Peak RSS is per process, each map measured alone "
-           "(1M keys loaded)." % tuple(fmt(p.get("peak_pending", 0)) for p in pending)]
+           "%s (grown), %s (presized)." % tuple(fmt(p.get("peak_pending", 0)) for p in pending)]
 
     # The other containers.
     def rates(prefix):

@@ -13,7 +13,11 @@
 // `rcu::ReadGuard` (domain.h) and never block.
 //
 // Update side:  a blocking, non-recursive mutex (std::mutex underneath, so ThreadSanitizer and
-//               Helgrind understand it).
+//               Helgrind understand it). lock() first retries for about a microsecond before it
+//               sleeps, as absl::Mutex does: RCU updates hold their locks for less than that
+//               (a HashMap stripe: about 100 ns), and a sleep and wake-up cost several
+//               microseconds (at 50% updates on two threads, sleeping stripes took a fifth of
+//               the map's time).
 // Misuse:       R2 (see README "Rules"): `AssertHeld()` aborts with "R2:" when the calling
 //               thread does not hold the mutex. Locking it twice on one thread is undefined, as
 //               for std::mutex.
@@ -37,6 +41,7 @@
 #include "absl/base/thread_annotations.h"
 #include "rcu/internal/checker.h"
 #include "rcu/internal/source_location.h"
+#include "rcu/internal/sys.h"
 #include "rcu/version.h"
 
 namespace rcu {
@@ -51,6 +56,10 @@ class ABSL_LOCKABLE UpdateMutex {
   //
   // Blocks until the calling thread holds the mutex.
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+    for (int i = 0; i < kSpins; ++i) {
+      if (owner_.load(std::memory_order_relaxed) == nullptr && try_lock()) return;
+      internal::CpuRelax();
+    }
     mu_.lock();
     owner_.store(Self(), std::memory_order_relaxed);
   }
@@ -91,6 +100,8 @@ class ABSL_LOCKABLE UpdateMutex {
   }
 
  private:
+  static constexpr int kSpins = 64;
+
   // A per-thread address is a cheap, never-reused-while-alive thread identity.
   static const void* Self() {
     static thread_local const char self = 0;

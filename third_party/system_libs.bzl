@@ -74,6 +74,15 @@ _TBB = {
     ":tbb": "tbb",
 }
 
+# libcds ships no pkg-config file; xenium is header-only.
+_LIBCDS = {
+    ":cds": "-lcds",
+}
+
+_XENIUM = {
+    ":xenium": "",
+}
+
 def rcu_system_deps():
     """Declares the system-package repositories (offline), except those already declared."""
     for name, targets, package in [
@@ -82,6 +91,8 @@ def rcu_system_deps():
         ("com_github_google_benchmark", _BENCHMARK, "libbenchmark-dev"),
         ("liburcu", _LIBURCU, "liburcu-dev"),
         ("tbb", _TBB, "libtbb-dev"),
+        ("libcds", _LIBCDS, "libcds-dev"),
+        ("xenium", _XENIUM, "libxenium-dev"),
     ]:
         if not native.existing_rule(name):
             system_library(
