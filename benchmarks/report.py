@@ -45,25 +45,24 @@ def progress(message):
 
 
 def run_benchmark(binary, args, quick, context=None):
-    """Runs one binary; returns (benchmarks from its JSON output, peak RSS in MiB). Fills
-    `context` with the binary's JSON context (the build's compiler, from the binary itself)."""
+    """Runs one binary; returns the benchmarks from its JSON output. Fills `context` with the
+    binary's JSON context (the build's compiler, from the binary itself)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as out:
         path = out.name
     cmd = [binary, "--benchmark_format=json", "--benchmark_out=" + path,
            "--benchmark_out_format=json"] + args
     if quick:
         cmd.append("--benchmark_min_time=0.01")
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    stderr = proc.stderr.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit("benchmark failed: %s\n%s" % (" ".join(cmd), stderr))
+    proc = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    if proc.returncode != 0:
+        raise SystemExit("benchmark failed: %s\n%s"
+                         % (" ".join(cmd), proc.stderr.decode(errors="replace")))
     with open(path) as f:
         data = json.load(f)
     os.unlink(path)
     if context is not None:
         context.update(data.get("context", {}))
-    return data["benchmarks"], usage.ru_maxrss / 1024.0
+    return data["benchmarks"]
 
 
 def memory_per_key(binary, name):
@@ -193,24 +192,19 @@ def main():
              "domain_benchmark", "reclamation_benchmark"] + \
             ["hash_map_benchmark:" + m for m in HASH_MAPS] + \
             ["list_benchmark", "copy_on_grow_array_benchmark", "replace_map_benchmark"]
-    results, rss, build = {}, {}, {}
+    results, bytes_per_key, build = {}, {}, {}
     for i, step in enumerate(steps, 1):
         name, _, only = step.partition(":")
         progress("[%d/%d] %s%s" % (i, len(steps), name, (" " + only) if only else ""))
         bench_args = ["--benchmark_filter=^%s/" % only] if only else []
-        if only.startswith("Lockers/"):  # a filter, not a hash map: no RSS to keep
-            found, _ = run_benchmark(binaries[name], bench_args, args.quick)
-            results.update(by_name(found))
-            continue
         if args.quick and name == "domain_benchmark":
             bench_args.append("--benchmark_filter=ReadSection|SynchronizeNoReader")
         if name == "hash_map_benchmark":
             bench_args += ["--benchmark_repetitions=%d" % (1 if args.quick else HASH_MAP_REPETITIONS),
                            "--benchmark_report_aggregates_only=true"]
-        found, _ = run_benchmark(binaries[name], bench_args, args.quick, build)
-        results.update(by_name(found))
-        if only:
-            rss[only] = memory_per_key(binaries[name], only)
+        results.update(by_name(run_benchmark(binaries[name], bench_args, args.quick, build)))
+        if name == "hash_map_benchmark":
+            bytes_per_key[only] = memory_per_key(binaries[name], only)
     expected = ["%s/uniform/%supdates/real_time/threads:%d" % (m, mix, t)
                 for m in HASH_MAPS for mix in ("0%", "1%", "10%", "50%") for t in (1, 2)
                 if mix == "0%" or m != "absl_flat_hash_map_unsynchronized"]
@@ -391,8 +385,8 @@ def main():
            "frees ran; the growth of the process's resident set divided by the keys.", "",
            "| map | bytes per key |", "|---|---|"]
     for m in HASH_MAPS:
-        if m in rss:
-            md.append("| %s | %.1f |" % (m, rss[m]))
+        if m in bytes_per_key:
+            md.append("| %s | %.1f |" % (m, bytes_per_key[m]))
     pending = [results.get("%s/uniform/50%%updates/real_time/threads:2" % m, {})
                for m in ("rcu_hash_map", "rcu_hash_map_presized")]
     md += ["", "Peak pending reclamation in the 50%%-update runs (callbacks queued, not yet run): "
