@@ -15,7 +15,7 @@
 // to an existing key); 1 and 2 threads. Names: <map>/<keys>/<N>%updates/real_time/threads:T, with
 // <keys> one of uniform, zipf, string_uniform, string_zipf. items_per_second is the total over all
 // threads (wall time). `rcu_hash_map` grows from empty as a user's map does;
-// `rcu_hash_map_presized` is built with initial_buckets = 1M. The RCU maps also report
+// `rcu_hash_map_presized` is built with initial_capacity = 1M. The RCU maps also report
 // peak_pending: the most callbacks queued and not yet run.
 //
 // Memory (--memory=<map>, one map per process): builds the map of 1M integer keys, lets its
@@ -149,7 +149,7 @@ struct Rcu : NoRegistration {
   static Map_t& Map() {
     static auto* map = [] {
       rcu::HashMapOptions options;
-      if (kPresized) options.initial_buckets = kKeys;
+      if (kPresized) options.initial_capacity = kKeys;
       // A domain per map, so that its statistics (peak_pending) are its own.
       auto* m = new Map_t(*new rcu::Domain, options);
       uint64_t i = 0;

@@ -237,7 +237,7 @@ struct RcuMap {
     return *map.Find(guard, key);
   }
   void Write(uint64_t key, uint64_t value) { map.InsertOrAssign(key, value); }
-  rcu::HashMap<uint64_t, uint64_t> map{rcu::Domain::Default(), {.initial_buckets = kKeys}};
+  rcu::HashMap<uint64_t, uint64_t> map{rcu::Domain::Default(), {.initial_capacity = kKeys}};
 };
 
 // ---- the benchmark --------------------------------------------------------------------------

@@ -10,7 +10,9 @@
 // The same targeted stress (readers hammering one hot key that an updater erases and re-inserts
 // without pause, every value checked for an "alive" canary) must catch both busted variants (the
 // canary in a plain build, ASan's heap-use-after-free, TSan's race report) and must pass on
-// rcu::HashMap, with the cache on and off.
+// rcu::HashMap (which has no cache: it measured slower than none, see hash_map.h, so H1 and H2 are
+// properties of its slots: an entry whose removal began is never handed out to a lookup that
+// read its control byte after, and a slot is read once).
 
 #include <atomic>
 #include <chrono>
@@ -39,7 +41,7 @@ using testing_support::Value;
 // The library's map behind the same interface.
 class MapStore {
  public:
-  explicit MapStore(bool cache) : map_(domain_, Options(cache)) {}
+  MapStore() : map_(domain_) {}
   bool Search(uint64_t key, bool& found) {
     ReadGuard guard(domain_);
     const Value* v = map_.Find(guard, key);
@@ -50,12 +52,6 @@ class MapStore {
   void Erase(uint64_t key) { map_.Erase(key); }
 
  private:
-  static HashMapOptions Options(bool cache) {
-    HashMapOptions options;
-    options.lookup_cache = cache;
-    options.cache_slots = 16;
-    return options;
-  }
   Domain domain_;
   HashMap<uint64_t, Value> map_;
 };
@@ -131,12 +127,8 @@ TEST(HashMapMisuseTest, H2SeedCacheReadTwiceIsCaught) {
               "");
 }
 
-TEST(HashMapMisuseTest, H1HashMapWithCacheSurvivesTheSameStress) {
-  EXPECT_EXIT(Stress<MapStore>(kSurvivorRun, /*cache=*/true), testing::ExitedWithCode(0), "");
-}
-
-TEST(HashMapMisuseTest, H1HashMapWithoutCacheSurvivesTheSameStress) {
-  EXPECT_EXIT(Stress<MapStore>(kSurvivorRun, /*cache=*/false), testing::ExitedWithCode(0), "");
+TEST(HashMapMisuseTest, H1HashMapSurvivesTheSameStress) {
+  EXPECT_EXIT(Stress<MapStore>(kSurvivorRun), testing::ExitedWithCode(0), "");
 }
 
 using ValueMap = HashMap<uint64_t, Value>;

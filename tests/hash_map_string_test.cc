@@ -60,20 +60,6 @@ TEST(HashMapStringTest, GetAndEraseTakeAStringView) {
   domain.Barrier();
 }
 
-TEST(HashMapStringTest, TheCacheAnswersHeterogeneousLookupsToo) {
-  Domain domain;
-  HashMapOptions options;
-  options.lookup_cache = true;
-  HashMap<std::string, int> hosts(domain, options);
-  hosts.Insert(std::string(kHost), 17);
-  for (int i = 0; i < 3; ++i) {  // the first walks the chain and fills the cache
-    ReadGuard guard(domain);
-    const int* found = hosts.Find(guard, kHost);
-    ASSERT_NE(found, nullptr);
-    EXPECT_EQ(*found, 17);
-  }
-}
-
 struct Session : RefCounted<Session> {
   explicit Session(Domain& domain) : RefCounted(domain) {}
 };

@@ -130,8 +130,7 @@ class ListSubject : public ShadowedSubject {
 
 class HashMapSubject : public ShadowedSubject {
  public:
-  HashMapSubject(Domain& d, int updaters)
-      : ShadowedSubject(updaters), domain_(d), map_(d, Options()) {}
+  HashMapSubject(Domain& d, int updaters) : ShadowedSubject(updaters), domain_(d), map_(d) {}
 
  protected:
   void Set(uint64_t key, uint64_t version) override {
@@ -152,12 +151,6 @@ class HashMapSubject : public ShadowedSubject {
   }
 
  private:
-  static HashMapOptions Options() {
-    HashMapOptions o;
-    o.lookup_cache = true;  // torture the cache too
-    o.cache_slots = 64;
-    return o;
-  }
   Domain& domain_;
   HashMap<uint64_t, Payload> map_;
 };
