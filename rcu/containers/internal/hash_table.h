@@ -363,9 +363,6 @@ class HashTable {
   // outside a stripe or a read-side section (a resize may retire it at any time).
   size_t slot_count() const { return group_count() * Control::kSlots; }
 
-  // The lock that guards `hash`'s key.
-  UpdateMutex& MutexFor(size_t hash) const { return StripeFor(hash).mu; }
-
  private:
   using Group = HashGroup<Slot>;
   using Array = GroupArray<Group>;
