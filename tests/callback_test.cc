@@ -3,8 +3,6 @@
 
 #include "rcu/callback.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -14,7 +12,6 @@
 
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
-#include "rcu/internal/sys.h"
 #include "rcu/published.h"
 #include "rcu/retirable.h"
 #include "tests/testing/threads.h"
@@ -241,21 +238,17 @@ TEST_F(ReclamationTest, SeveralCallbackThreads) {
 }
 
 TEST_F(ReclamationTest, ChildOfForkRunsItsQueuedCallbacks) {
-  if (internal::kThreadSanitizer) {
-    GTEST_SKIP() << "TSan cannot start threads in the child of a multi-threaded fork()";
-  }
+  if (testutil::ForkCannotStartThreads()) GTEST_SKIP() << "TSan cannot run threads in a child";
+  // The callback thread may be freeing a batch when fork() runs.
+  if (testutil::kAllocatorForkUnsafe) GTEST_SKIP() << "ASan's allocator is not fork-safe";
   Domain domain;
   for (int i = 0; i < 300; ++i) domain.Retire(new Tracked);
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
+  const testutil::ChildResult result = testutil::RunChild([&domain] {
     for (int i = 0; i < 300; ++i) domain.Retire(new Tracked);
     domain.Barrier();
-    _exit(Tracked::live.load() == 0 ? 0 : 1);
-  }
-  int status = 0;
-  ASSERT_EQ(waitpid(pid, &status, 0), pid);
-  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    return Tracked::live.load() == 0 ? 0 : 1;
+  });
+  EXPECT_EQ(result, testutil::ChildResult::kExitedZero);
   domain.Barrier();
 }
 

@@ -25,6 +25,8 @@ namespace {
 using std::chrono::milliseconds;
 using testutil::Background;
 using testutil::ChildResult;
+using testutil::ForkCannotStartThreads;
+using testutil::kAllocatorForkUnsafe;
 using testutil::ParkedReader;
 using testutil::RunChild;
 
@@ -39,25 +41,6 @@ struct CountedHead {
   CallbackHead head;
 };
 void CountCallback(CallbackHead*) { g_ran.fetch_add(1); }
-
-bool ForkCannotStartThreads() { return internal::kThreadSanitizer; }
-
-// GCC 12's AddressSanitizer does not hold its allocator's locks across fork(): a child forked
-// while another thread was inside malloc() deadlocks in its first allocation (seen here in the
-// child's new callback thread, and once in ChildRunsEveryCallbackQueuedBeforeFork's child under
-// CI load, which hung 20 s with R13 stall reports). glibc's malloc does; so the tests that fork
-// while callback threads may allocate run in the plain, UBSan and clang builds and under ctest.
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kAllocatorForkUnsafe = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-constexpr bool kAllocatorForkUnsafe = true;
-#else
-constexpr bool kAllocatorForkUnsafe = false;
-#endif
-#else
-constexpr bool kAllocatorForkUnsafe = false;
-#endif
 
 // Threads that keep a domain busy: short readers (some of them slow), an updater retiring as
 // fast as it can (so the callback thread is in a grace period most of the time) and a thread
