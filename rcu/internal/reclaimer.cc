@@ -104,7 +104,9 @@ bool Reclaimer::Barrier(std::chrono::steady_clock::time_point deadline) {
 
 void Reclaimer::RequestGracePeriod() {
   if (!started_.load(std::memory_order_acquire)) StartWorkers();
-  gp_requested_.store(true, std::memory_order_release);
+  // Only the request that raises the flag wakes the workers: while it is up, a worker has yet to
+  // take it (it looks before it sleeps), so later requests cost no system call.
+  if (gp_requested_.exchange(true, std::memory_order_acq_rel)) return;
   Wake();
 }
 
