@@ -92,6 +92,27 @@ TEST(ReplaceMapTest, SnapshotsAreConsistentAcrossKeys) {
   EXPECT_GT(reads.load(), 0u);
 }
 
+// Small trivially copyable values live in the version's table: a value a reader found stays
+// whole and readable until its section ends, however many versions replace it meanwhile (the
+// table it lives in is retired, not freed; ASan would report the read otherwise).
+TEST(ReplaceMapTest, InlineValuesOutliveTheirVersionUntilTheSectionEnds) {
+  Domain domain;
+  ReplaceMap<int, Limits> map(domain);
+  map.Insert(1, Limits{1, 2});
+  {
+    ReadGuard guard(domain);
+    const Limits* found = map.Find(guard, 1);
+    for (int i = 2; i < 200; ++i) {
+      map.InsertOrAssign(1, Limits{i, 2 * i});
+      map.Insert(1000 + i, Limits{i, 2 * i});  // tables grow and move
+    }
+    EXPECT_EQ(found->qps, 1);
+    EXPECT_EQ(found->burst, 2);
+    EXPECT_EQ(map.Find(guard, 1)->qps, 199);
+  }
+  domain.Barrier();
+}
+
 // Every size from 1 to 64, default options, two updaters on disjoint keys: each sees its own
 // inserts and erases, and the map ends empty.
 TEST(ReplaceMapTest, TinyMapsTwoUpdaters) {
