@@ -1,14 +1,22 @@
 // lookup_service: a key-value lookup server on a loopback TCP port, answering many connections
 // at once out of rcu::HashMap while an updater applies a stream of inserts, updates and deletes,
-// plus a load generator that reports throughput and latency percentiles.
+// plus a load generator that reports latency percentiles.
 //
-//   ./bazelw run //examples:lookup_service                      # both maps, side by side
-//   ./bazelw run //examples:lookup_service -- --map=shared_mutex
-//   ./bazelw run //examples:lookup_service -- --serve --port=7000
+//   ./bazelw run -c opt //examples:lookup_service               # both maps, side by side
+//   ./bazelw run -c opt //examples:lookup_service -- --map=shared_mutex --update_rates=50000
+//   ./bazelw run -c opt //examples:lookup_service -- --serve --port=7000
 //
-// With no arguments it runs the whole demo twice, once on rcu::HashMap and once on a
-// std::unordered_map under std::shared_mutex, and prints both. --serve runs only the server (and
-// the updater) until a client sends SHUTDOWN.
+// With no arguments it runs the demo on rcu::HashMap and on a std::unordered_map under
+// std::shared_mutex, each at every rate of --update_rates, and prints one line per run. --serve
+// runs only the server (and the updater) until a client sends SHUTDOWN. Without -c opt the
+// figures are those of an unoptimized build.
+//
+// The load generator is open loop: each connection sends GETs on a fixed schedule (--rate
+// requests a second in all), whether or not earlier answers have come back, and a request's
+// latency runs from the moment the schedule says it should have been sent to the moment its
+// answer arrives. A closed-loop generator (send, wait, send) would send less while the server
+// stalls and so leave the stall out of its percentiles (coordinated omission); here a stall
+// delays every request scheduled during it, as it would delay a real service's clients.
 //
 // Protocol, one request per line (requests may be pipelined):
 //   GET <key>          -> VALUE <value> | MISSING
@@ -21,6 +29,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,8 +63,11 @@ ABSL_FLAG(int, port, 0, "port to listen on (0: any free port)");
 ABSL_FLAG(std::string, port_file, "", "write the port the server listens on to this file");
 ABSL_FLAG(int, keys, 100000, "keys loaded at start");
 ABSL_FLAG(int, connections, 4, "load generator connections");
-ABSL_FLAG(double, seconds, 3, "load generator run time");
-ABSL_FLAG(int, updates_per_second, 20000, "the updater's rate (0: no updater)");
+ABSL_FLAG(int, rate, 40000, "requests a second the load generator sends, over all connections");
+ABSL_FLAG(double, seconds, 2, "load generator run time per run");
+ABSL_FLAG(int, updates_per_second, 20000, "--serve: the updater's rate (0: no updater)");
+ABSL_FLAG(std::vector<std::string>, update_rates, std::vector<std::string>({"1000", "100000"}),
+          "the demo: the updater's rates, one run per map and rate");
 
 namespace {
 
@@ -274,8 +286,7 @@ class Server {
 // Applies inserts, updates and deletes at a steady rate until stopped.
 class Updater {
  public:
-  Updater(Store& store, uint64_t keys) {
-    const int rate = absl::GetFlag(FLAGS_updates_per_second);
+  Updater(Store& store, uint64_t keys, int rate) {
     if (rate <= 0) return;
     thread_ = std::thread([this, &store, keys, rate] {
       std::mt19937_64 rng(42);
@@ -311,48 +322,90 @@ class Updater {
 // ---- the load generator ---------------------------------------------------------------------
 
 struct LoadResult {
-  uint64_t requests = 0;
+  uint64_t sent = 0;
   double seconds = 0;
-  std::vector<double> latencies_us;
+  std::vector<double> latencies_us;  // sorted
 };
 
+// One connection of the open-loop generator: a sender that follows the schedule (request i is
+// due at start + i * period; when it wakes late it sends every request due, pipelined) and a
+// receiver that takes the answers in order and measures each from its request's due time.
+void RunConnection(int port, uint64_t keys, uint64_t seed, std::chrono::nanoseconds period,
+                   std::chrono::steady_clock::time_point start,
+                   std::chrono::steady_clock::time_point end, std::vector<double>& latencies,
+                   std::atomic<uint64_t>& sent_total) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::perror("lookup_service: connect");
+    std::exit(1);
+  }
+  const int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  // Answers come in request order; the receiver reads until the server closes the connection
+  // (after the sender's shutdown, once every request is answered).
+  std::thread receiver([&] {
+    LineReader reader(fd);
+    for (uint64_t i = 0; reader.Next(); ++i) {
+      const auto due = start + period * i;
+      latencies.push_back(
+          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - due)
+              .count());
+    }
+  });
+  std::mt19937_64 rng(seed);
+  std::string batch;
+  uint64_t i = 0;
+  for (;;) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= end) break;
+    batch.clear();
+    uint64_t due = i;
+    while (start + period * due <= now) {
+      batch += "GET " + std::to_string(rng() % keys) + "\n";
+      ++due;
+    }
+    if (due > i) {
+      if (!SendAll(fd, batch)) break;
+      i = due;
+    }
+    std::this_thread::sleep_until(start + period * i);
+  }
+  shutdown(fd, SHUT_WR);
+  receiver.join();
+  sent_total.fetch_add(i);
+  close(fd);
+}
+
 LoadResult GenerateLoad(int port, uint64_t keys) {
+  prctl(PR_SET_TIMERSLACK, 1000UL);  // wake on schedule, not up to 50 us late
   const int connections = absl::GetFlag(FLAGS_connections);
-  const auto duration = std::chrono::duration<double>(absl::GetFlag(FLAGS_seconds));
+  const auto period =
+      std::chrono::nanoseconds(static_cast<int64_t>(1e9 * connections / absl::GetFlag(FLAGS_rate)));
+  const auto duration = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(absl::GetFlag(FLAGS_seconds)));
   std::vector<std::vector<double>> latencies(connections);
+  std::atomic<uint64_t> sent{0};
   std::vector<std::thread> clients;
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = std::chrono::steady_clock::now() + std::chrono::milliseconds(10);
   for (int c = 0; c < connections; ++c) {
-    clients.emplace_back([&, c] {
-      const int fd = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      addr.sin_port = htons(static_cast<uint16_t>(port));
-      if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
-        std::perror("lookup_service: connect");
-        std::exit(1);
-      }
-      const int one = 1;
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      LineReader reader(fd);
-      std::mt19937_64 rng(c + 1);
-      while (std::chrono::steady_clock::now() - start < duration) {
-        const auto t0 = std::chrono::steady_clock::now();
-        if (!SendAll(fd, "GET " + std::to_string(rng() % keys) + "\n") || !reader.Next()) break;
-        latencies[c].push_back(
-            std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0)
-                .count());
-      }
-      close(fd);
+    // Connections are staggered across one period, so that requests arrive evenly.
+    const auto offset = period * c / connections;
+    clients.emplace_back([&, c, offset] {
+      RunConnection(port, keys, c + 1, period, start + offset, start + duration, latencies[c],
+                    sent);
     });
   }
   for (auto& t : clients) t.join();
   LoadResult result;
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (auto& l : latencies)
+  result.seconds = std::chrono::duration<double>(duration).count();
+  for (auto& l : latencies) {
     result.latencies_us.insert(result.latencies_us.end(), l.begin(), l.end());
-  result.requests = result.latencies_us.size();
+  }
+  result.sent = sent.load();
   std::sort(result.latencies_us.begin(), result.latencies_us.end());
   return result;
 }
@@ -379,7 +432,7 @@ int Serve() {
   Load(*store, keys);
   {
     Server server(*store);
-    Updater updater(*store, keys);
+    Updater updater(*store, keys, absl::GetFlag(FLAGS_updates_per_second));
     std::printf("lookup_service: serving on 127.0.0.1:%d\n", server.port());
     std::fflush(stdout);
     if (const std::string file = absl::GetFlag(FLAGS_port_file); !file.empty()) {
@@ -393,7 +446,7 @@ int Serve() {
   return 0;
 }
 
-int Demo(const std::string& kind) {
+int Demo(const std::string& kind, int update_rate) {
   auto store = MakeStore(kind);
   const uint64_t keys = static_cast<uint64_t>(absl::GetFlag(FLAGS_keys));
   Load(*store, keys);
@@ -401,16 +454,17 @@ int Demo(const std::string& kind) {
   uint64_t updates = 0;
   {
     Server server(*store);
-    Updater updater(*store, keys);
+    Updater updater(*store, keys, update_rate);
     r = GenerateLoad(server.port(), keys);
     updates = updater.applied();
   }
-  std::printf(
-      "%-13s %9.0f requests/s  latency p50 %6.1f us  p99 %7.1f us  p99.9 %8.1f us  "
-      "(%" PRIu64 " requests, %" PRIu64 " updates applied meanwhile)\n",
-      kind.c_str(), r.requests / r.seconds, Percentile(r.latencies_us, 0.5),
-      Percentile(r.latencies_us, 0.99), Percentile(r.latencies_us, 0.999), r.requests, updates);
-  return r.requests > 0 ? 0 : 1;
+  const double answered = r.latencies_us.size();
+  std::printf("%-13s %9d %11.0f %11.0f %9.1f %9.1f %9.1f %9.0f\n", kind.c_str(), update_rate,
+              r.sent / r.seconds, answered / r.seconds, Percentile(r.latencies_us, 0.5),
+              Percentile(r.latencies_us, 0.99), Percentile(r.latencies_us, 0.999),
+              updates / r.seconds);
+  std::fflush(stdout);
+  return answered > 0 && answered == r.sent ? 0 : 1;
 }
 
 }  // namespace
@@ -419,14 +473,19 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   if (absl::GetFlag(FLAGS_serve)) return Serve();
   std::printf(
-      "lookup_service: %d keys, %d connections on loopback, %.0f s per map, "
-      "updater at %d updates/s\n",
-      absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_connections), absl::GetFlag(FLAGS_seconds),
-      absl::GetFlag(FLAGS_updates_per_second));
+      "lookup_service: %d keys, %d connections on loopback, %d requests/s (open loop), %.1f s "
+      "per run\n\n",
+      absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_connections), absl::GetFlag(FLAGS_rate),
+      absl::GetFlag(FLAGS_seconds));
+  std::printf("%-13s %9s %11s %11s %9s %9s %9s %9s\n", "map", "updates/s", "sent/s", "answered/s",
+              "p50 us", "p99 us", "p99.9 us", "applied/s");
   const std::string map = absl::GetFlag(FLAGS_map);
   int rc = 0;
-  if (map == "rcu" || map == "both") rc |= Demo("rcu");
-  if (map == "shared_mutex" || map == "both") rc |= Demo("shared_mutex");
+  for (const std::string& rate_text : absl::GetFlag(FLAGS_update_rates)) {
+    const int rate = std::atoi(rate_text.c_str());
+    if (map == "rcu" || map == "both") rc |= Demo("rcu", rate);
+    if (map == "shared_mutex" || map == "both") rc |= Demo("shared_mutex", rate);
+  }
   std::printf("%s\n", rc == 0 ? "OK" : "FAILURE");
   return rc;
 }
