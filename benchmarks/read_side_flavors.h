@@ -1,8 +1,9 @@
 // Benchmarks of a read side (enter+exit, a dereference) and of a grace period (with no reader,
 // and with one reader looping short sections), written once as templates over a "flavor": this
-// library, liburcu's memb and qsbr flavors, and reader-writer locks. Each flavor's translation
-// unit registers the templates for itself, so each peer is compiled with its own headers and
-// inlined fast paths, and all of them run side by side in one binary.
+// library, liburcu's memb and qsbr flavors, libcds's user-space RCU, xenium's epoch-based
+// reclamation (sections only: it has no synchronous grace period), and reader-writer locks. Each
+// flavor's translation unit registers the templates for itself, so each peer is compiled with its
+// own headers and inlined fast paths, and all of them run side by side in one binary.
 //
 // A flavor provides a `Section` type (a read-side section for its scope), static ThreadOnline()
 // and ThreadOffline(), Quiescent() (a reader's quiescent state: needed by QSBR, a no-op
@@ -153,14 +154,22 @@ bool RegisterChurn(const std::string& name) {
   return true;
 }
 
+// The read-side rows alone, for flavors with no synchronous grace period (xenium's reclaimers
+// only defer).
 template <typename Flavor>
-bool RegisterReadSide(const std::string& name) {
+bool RegisterSections(const std::string& name) {
   benchmark::RegisterBenchmark(("ReadSection/" + name).c_str(), BM_ReadSection<Flavor>)
       ->Threads(1)
       ->Threads(2);
   benchmark::RegisterBenchmark(("Dereference/" + name).c_str(), BM_Dereference<Flavor>)
       ->Threads(1)
       ->Threads(2);
+  return true;
+}
+
+template <typename Flavor>
+bool RegisterReadSide(const std::string& name) {
+  RegisterSections<Flavor>(name);
   benchmark::RegisterBenchmark(("SynchronizeNoReader/" + name).c_str(),
                                BM_SynchronizeNoReader<Flavor>)
       ->UseRealTime();
@@ -175,6 +184,10 @@ bool RegisterReadSide(const std::string& name) {
 // Registers every benchmark of this header for `Flavor`, named "<benchmark>/<name>".
 #define RCU_BENCH_READ_SIDE(Flavor, name) \
   static const bool rcu_bench_registered_##Flavor = ::rcu_bench::RegisterReadSide<Flavor>(name)
+
+// Registers the read-side rows only (no Synchronize()).
+#define RCU_BENCH_SECTIONS(Flavor, name) \
+  static const bool rcu_bench_sections_##Flavor = ::rcu_bench::RegisterSections<Flavor>(name)
 
 // Registers the churn rows (BM_SynchronizeAfterChurn) for `Flavor`.
 #define RCU_BENCH_CHURN(Flavor, name) \

@@ -36,8 +36,8 @@ HASH_MAP_PEERS = ("xenium_vyukov_hash_map", "libcds_michael_hash_map", "tbb_conc
                   "liburcu_rculfhash")
 HASH_MAP_BASELINES = ("std_unordered_map_shared_mutex", "std_unordered_map_mutex",
                       "absl_flat_hash_map_mutex")
-# Repetitions of each hash-map run: the report gives their median and spread.
-HASH_MAP_REPETITIONS = 3
+# Repetitions of every benchmark: the report gives their median and spread.
+REPETITIONS = 3
 
 
 def progress(message):
@@ -80,6 +80,14 @@ def rate(b):
         return b["items_per_second"]
     seconds = b["real_time"] * {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}[b["time_unit"]]
     return 1.0 / seconds
+
+
+def rate_cell(b):
+    """A result's rate with its spread (the coefficient of variation of its repetitions)."""
+    if not b:
+        return ""
+    spread = " ±%.0f%%" % (100 * b["spread"]) if "spread" in b else ""
+    return "%s/s%s" % (fmt(rate(b)), spread)
 
 
 def ns(b):
@@ -199,9 +207,8 @@ def main():
         bench_args = ["--benchmark_filter=^%s/" % only] if only else []
         if args.quick and name == "domain_benchmark":
             bench_args.append("--benchmark_filter=ReadSection|SynchronizeNoReader")
-        if name == "hash_map_benchmark":
-            bench_args += ["--benchmark_repetitions=%d" % (1 if args.quick else HASH_MAP_REPETITIONS),
-                           "--benchmark_report_aggregates_only=true"]
+        bench_args += ["--benchmark_repetitions=%d" % (1 if args.quick else REPETITIONS),
+                       "--benchmark_report_aggregates_only=true"]
         results.update(by_name(run_benchmark(binaries[name], bench_args, args.quick, build)))
         if name == "hash_map_benchmark":
             bytes_per_key[only] = memory_per_key(binaries[name], only)
@@ -221,7 +228,9 @@ def main():
           "", "| machine | |", "|---|---|"]
     md += ["| %s | %s |" % (k, v) for k, v in info.items()]
     md += ["", "All figures come from this one run; ratios compare results measured side by side.",
-           "A ratio above 1 means this library is faster.", ""]
+           "Every figure is the median of %d repetitions (± their coefficient of variation where "
+           "a table shows it). A ratio above 1 means this library is faster."
+           % (1 if args.quick else REPETITIONS), ""]
 
     # Which locker: the seed's family on the same data.
     mixes = ["0%", "1%", "10%", "50%"]
@@ -262,7 +271,8 @@ def main():
 
     # Read side.
     flavors = ["rcu", "rcu_default_domain", "rcu_lock_unlock", "liburcu_memb", "liburcu_qsbr",
-               "std_shared_mutex", "std_mutex", "absl_mutex_reader"]
+               "libcds_general_buffered", "xenium_generic_epoch_based", "std_shared_mutex",
+               "std_mutex", "absl_mutex_reader"]
     values = {}
     for t in (1, 2):
         for f in flavors:
@@ -283,23 +293,29 @@ def main():
                                               ratio(one, rcu) if rcu else ""))
 
     # Grace periods.
+    gp_flavors = ["rcu", "rcu_expedited", "liburcu_memb", "liburcu_qsbr", "libcds_general_buffered"]
     gp = {}
     for kind in ("SynchronizeNoReader", "SynchronizeOneReader"):
-        for f in ["rcu", "rcu_expedited", "liburcu_memb", "liburcu_qsbr"]:
+        for f in gp_flavors:
             b = results.get("%s/%s/real_time" % (kind, f))
             if b:
                 gp[(kind, f)] = b["real_time"] * {"ns": 1e-3, "us": 1.0, "ms": 1e3}[b["time_unit"]]
     if gp:
         bar_chart(os.path.join(out, "synchronize.svg"), "Synchronize() latency",
                   "microseconds (shorter is better)",
-                  ["SynchronizeNoReader", "SynchronizeOneReader"],
-                  ["rcu", "rcu_expedited", "liburcu_memb", "liburcu_qsbr"], gp)
+                  ["SynchronizeNoReader", "SynchronizeOneReader"], gp_flavors, gp)
         md += ["", "## Grace periods", "", "![synchronize](synchronize.svg)", "",
-               "| case | rcu (us) | liburcu memb (us) | ratio |", "|---|---|---|---|"]
+               "liburcu's qsbr flavor and libcds's general_buffered flavor make their readers pay "
+               "(qsbr: quiescent states the program reports; libcds: a full fence in every "
+               "read-side section, see Read side), so their grace periods are cheaper.", "",
+               "| case | rcu (us) | liburcu memb (us) | libcds general_buffered (us) | "
+               "rcu vs liburcu memb |", "|---|---|---|---|---|"]
         for kind in ("SynchronizeNoReader", "SynchronizeOneReader"):
-            a, b = gp.get((kind, "rcu")), gp.get((kind, "liburcu_memb"))
+            a, b, c = (gp.get((kind, f))
+                       for f in ("rcu", "liburcu_memb", "libcds_general_buffered"))
             if a and b:
-                md.append("| %s | %.3f | %.3f | %s |" % (kind, a, b, ratio(b, a)))
+                md.append("| %s | %.3f | %.3f | %s | %s |" % (
+                    kind, a, b, "%.3f" % c if c else "", ratio(b, a)))
 
     # Callbacks.
     cb = {}
@@ -344,12 +360,6 @@ def main():
     def hm(m, keys, mix, t):
         return results.get("%s/%s/%supdates/real_time/threads:%d" % (m, keys, mix, t))
 
-    def cell(b):
-        if not b:
-            return ""
-        spread = " ±%.0f%%" % (100 * b["spread"]) if "spread" in b else ""
-        return "%s/s%s" % (fmt(rate(b)), spread)
-
     def best(names, keys, mix, t):
         found = [(rate(hm(n, keys, mix, t)), n) for n in names if hm(n, keys, mix, t)]
         return max(found) if found else (None, None)
@@ -360,7 +370,7 @@ def main():
            "rcu::HashMap (grown from empty, as a user's map is), the best concurrent peer "
            "(xenium, libcds, TBB, liburcu's rculfhash), the best locked baseline, and for "
            "read-only rows the unsynchronized absl::flat_hash_map (the ceiling). Ratios above 1: "
-           "rcu is faster." % (1 if args.quick else HASH_MAP_REPETITIONS), "",
+           "rcu is faster." % (1 if args.quick else REPETITIONS), "",
            "| keys | updates | threads | rcu | best peer | rcu vs peer | best baseline | "
            "rcu vs baseline | unsynchronized | rcu vs unsynchronized |",
            "|---|---|---|---|---|---|---|---|---|---|"]
@@ -374,12 +384,12 @@ def main():
                 base, base_name = best(HASH_MAP_BASELINES, keys, mix, t)
                 ceiling = hm("absl_flat_hash_map_unsynchronized", keys, mix, t)
                 md.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
-                    keys, mix, t, cell(ours),
-                    "%s (%s)" % (cell(hm(peer_name, keys, mix, t)), peer_name) if peer else "",
+                    keys, mix, t, rate_cell(ours),
+                    "%s (%s)" % (rate_cell(hm(peer_name, keys, mix, t)), peer_name) if peer else "",
                     ratio(rate(ours), peer) if peer else "",
-                    "%s (%s)" % (cell(hm(base_name, keys, mix, t)), base_name) if base else "",
+                    "%s (%s)" % (rate_cell(hm(base_name, keys, mix, t)), base_name) if base else "",
                     ratio(rate(ours), base) if base else "",
-                    cell(ceiling), ratio(rate(ours), rate(ceiling)) if ceiling else ""))
+                    rate_cell(ceiling), ratio(rate(ours), rate(ceiling)) if ceiling else ""))
     md += ["", "Resident memory per key: each map built alone in a child process "
            "(`hash_map_benchmark --memory=<map>`), 1M uint64 keys and values, after its deferred "
            "frees ran; the growth of the process's resident set divided by the keys.", "",
@@ -392,30 +402,55 @@ def main():
     md += ["", "Peak pending reclamation in the 50%%-update runs (callbacks queued, not yet run): "
            "%s (grown), %s (presized)." % tuple(fmt(p.get("peak_pending", 0)) for p in pending)]
 
-    # The other containers.
-    def rates(prefix):
-        return {k[len(prefix):]: rate(b) for k, b in results.items() if k.startswith(prefix)}
-
+    # The other containers: each row against its best locked baseline and, where one exists, the
+    # unsynchronized ceiling, at 1 and 2 threads.
     md += ["", "## Other containers", "",
-           "| benchmark | rcu | baseline | ratio |", "|---|---|---|---|"]
-    pairs = [
-        ("List traversal, updater running, 1 thread",
-         "Traverse1000/rcu_list/with_updater/real_time/threads:1",
-         "Traverse1000/std_list_shared_mutex/with_updater/real_time/threads:1"),
-        ("List lookup, read-only, 2 threads", "Lookup/rcu_list/read_only/real_time/threads:2",
-         "Lookup/std_list_shared_mutex/read_only/real_time/threads:2"),
-        ("Array indexed reads, appender running, 2 threads",
-         "IndexedRead/rcu_copy_on_grow_array/with_appender/reads_per_section:1/real_time/threads:2",
-         "IndexedRead/std_vector_shared_mutex/with_appender/reads_per_section:1/real_time/threads:2"),
-        ("Replace map lookups, updater running, 2 threads",
-         "LookupWhileUpdating/rcu_replace_map/real_time/threads:2",
-         "LookupWhileUpdating/std_map_shared_mutex/real_time/threads:2"),
-    ]
-    for label, a, b in pairs:
-        if a in results and b in results:
-            md.append("| %s | %s/s | %s/s (%s) | %s |" % (
-                label, fmt(rate(results[a])), fmt(rate(results[b])), b.split("/")[1],
-                ratio(rate(results[a]), rate(results[b]))))
+           "A ratio above 1 means the rcu container is faster. The ceiling runs the same reads "
+           "on a plain container with no writer and no synchronization.", "",
+           "| benchmark | threads | rcu | best locked baseline | vs baseline | ceiling | "
+           "vs ceiling |", "|---|---|---|---|---|---|---|"]
+    # (label, rcu benchmark, locked baselines, ceiling or None), names without the thread suffix.
+    rows = [("List traversal (1,000 nodes), updater running", "Traverse1000/rcu_list/with_updater",
+             ["Traverse1000/std_list_shared_mutex/with_updater"], None)]
+    for mode in ("read_only", "with_updater"):
+        rows.append(("List lookup, %s" % mode.replace("_", " "), "Lookup/rcu_list/" + mode,
+                     ["Lookup/std_list_shared_mutex/" + mode], None))
+    for per in (1, 16):
+        suffix = "/reads_per_section:%d" % per
+        rows.append(("Array indexed reads, appender running, %d per section" % per,
+                     "IndexedRead/rcu_copy_on_grow_array/with_appender" + suffix,
+                     ["IndexedRead/std_vector_shared_mutex/with_appender" + suffix],
+                     "IndexedRead/std_vector_unsynchronized/no_appender" + suffix))
+    for updater, said in (("updates_per_second:1000", "1,000 updates/s"),
+                          ("updates_per_second:max", "a flooding updater"),
+                          ("no_updater", "no updater")):
+        rows.append(("Replace map lookups (10K keys), %s" % said,
+                     "LookupWhileUpdating/rcu_replace_map/" + updater,
+                     ["LookupWhileUpdating/%s/%s" % (m, updater)
+                      for m in ("absl_flat_hash_map_shared_mutex", "std_map_shared_mutex")],
+                     "LookupWhileUpdating/absl_flat_hash_map_unsynchronized/no_updater"))
+    for label, ours, baselines, ceiling in rows:
+        for t in (1, 2):
+            def get(name):
+                return results.get("%s/real_time/threads:%d" % (name, t)) if name else None
+            mine = get(ours)
+            if not mine:
+                continue
+            best = max([(rate(get(b)), b.split("/")[1]) for b in baselines if get(b)] or [None],
+                       key=lambda x: x[0] if x else 0)
+            top = get(ceiling)
+            md.append("| %s | %d | %s | %s | %s | %s | %s |" % (
+                label, t, rate_cell(mine),
+                "%s/s (%s)" % (fmt(best[0]), best[1]) if best else "",
+                ratio(rate(mine), best[0]) if best else "", rate_cell(top),
+                ratio(rate(mine), rate(top)) if top else ""))
+    update_maps = ("rcu_replace_map", "rcu_hash_map", "absl_flat_hash_map_shared_mutex")
+    md += ["", "One-key updates, one thread (where ReplaceMap's copy per update crosses over; "
+           "see replace_map.h):", "", "| keys | %s |" % " | ".join(update_maps), "|---|---|---|---|"]
+    for n in (100, 1000, 10000, 100000):
+        cells = [results.get("Update/%s/keys:%d" % (m, n)) for m in update_maps]
+        md.append("| %d | %s |" % (n, " | ".join("%s/s" % fmt(rate(b)) if b else ""
+                                                 for b in cells)))
 
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")

@@ -3,7 +3,6 @@
 
 #include "rcu/callback.h"
 
-
 #include <atomic>
 #include <chrono>
 #include <mutex>
