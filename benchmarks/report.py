@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Runs the benchmark suite and writes a Markdown report with SVG charts.
 
-    ./bazelw run -c opt //benchmarks:report            # full run, about 15 minutes
+    ./bazelw run -c opt //benchmarks:report            # full run, about 40 minutes
     ./bazelw run -c opt //benchmarks:report -- --quick # smoke run, about a minute
 
 Writes benchmarks/results/ in the source tree (report.md and *.svg), or --out DIR. Every result is

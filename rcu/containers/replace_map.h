@@ -15,19 +15,19 @@
 // updater thread, on the machine of benchmarks/results/report.md):
 //
 //   keys in the map              100      1K      10K     100K
-//   ReplaceMap one-key update    1.2 us   11 us   120 us  1.1 ms   (about 12 ns per key: a copy)
-//   rcu::HashMap update          0.2 us at every size
-//   flat map under a lock        0.02 us at every size
+//   ReplaceMap one-key update    1.3 us   11 us   113 us  1.15 ms  (about 11 ns per key: a copy)
+//   rcu::HashMap update          about 0.2 us at every size
+//   flat map under a lock        about 0.02 us at every size
 //
-// An updater therefore manages about 8,000 one-key updates a second on 10K keys, 900 on 100K.
+// An updater therefore manages about 9,000 one-key updates a second on 10K keys, 900 on 100K.
 // Readers pay for updates too: each new version is a new table, cold in their caches. At 10K keys
-// and one update a millisecond, lookups ran at 0.54x an unsynchronized absl::flat_hash_map of the
-// same contents (0.70x with no updater: the read-side section and the load of the version),
-// and 2.7x (1 reader) to 25x (2 readers) an absl::flat_hash_map under std::shared_mutex. So:
-// ReplaceMap while updates stay below about a thousand a second per 10K keys, or whenever readers
-// need a multi-key snapshot; Edit() applies any number of changes for the price of one copy. Beyond
-// that, rcu::HashMap: per-key updates at any size, lookups within a few percent of a flat map,
-// no snapshot.
+// and one update a millisecond, lookups ran at 0.55x (1 reader) and 0.56x (2 readers) an
+// unsynchronized absl::flat_hash_map of the same contents (0.72x and 0.70x with no updater: the
+// read-side section and the load of the version), and 2.7x and 7.8x an absl::flat_hash_map under
+// std::shared_mutex. So: ReplaceMap while updates stay below about a thousand a second per 10K
+// keys, or whenever readers need a multi-key snapshot; Edit() applies any number of changes for
+// the price of one copy. Beyond that, rcu::HashMap: per-key updates at any size, lookups at about
+// the speed of a flat map, no snapshot.
 //
 // Structure:    a published, immutable version: an absl::flat_hash_map from key to value, read
 //               like an unsynchronized one. Values that are trivially copyable and at most 32
