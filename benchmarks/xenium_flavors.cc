@@ -4,6 +4,9 @@
 // region on construction and leaves it on destruction. xenium has no synchronous grace period
 // (its reclaimers only defer), so it runs the section rows alone.
 
+// xenium's header uses std::array without including <array> (g++'s headers include it on the
+// way; clang's do not).
+#include <array>
 #include <xenium/reclamation/generic_epoch_based.hpp>
 
 #include "benchmarks/read_side_flavors.h"
