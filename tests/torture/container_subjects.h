@@ -16,6 +16,8 @@
 #include "rcu/containers/copy_on_grow_array.h"
 #include "rcu/containers/hash_map.h"
 #include "rcu/containers/list.h"
+#include "rcu/containers/ordered_map.h"
+#include "rcu/containers/prefix_map.h"
 #include "rcu/containers/replace_map.h"
 #include "rcu/domain.h"
 #include "tests/testing/seed_cache.h"
@@ -227,6 +229,90 @@ class ReplaceMapSubject : public ShadowedSubject {
  private:
   Domain& domain_;
   ReplaceMap<uint64_t, Payload> map_;
+};
+
+// Key k is an IPv4 prefix under 10.0.0.0/8: four lengths (16, 20, 24, 28) at j = k / 4, the
+// prefix bits of j ending where the prefix does, so keys nest (10.j.0.0/16 covers the /20s of
+// 16j to 16j + 15) and distinct keys are distinct prefixes (up to 4 updaters). Readers look up
+// an address inside the key's prefix: the match must contain it, be whole, and be the payload
+// of the prefix it claims; the exact Find() must agree with the key.
+class PrefixMapSubject : public ShadowedSubject {
+ public:
+  PrefixMapSubject(Domain& d, int updaters) : ShadowedSubject(updaters), domain_(d), map_(d) {
+    if (updaters > 4) Fail("prefix_map takes at most 4 updaters");
+  }
+
+ protected:
+  void Set(uint64_t key, uint64_t version) override {
+    map_.InsertOrAssign(PrefixOf(key), Payload(key, version));
+  }
+  void Erase(uint64_t key) override { map_.Erase(PrefixOf(key)); }
+  bool ReadKey(uint64_t key, std::mt19937_64& rng) override {
+    const Prefix<Ipv4Address> p = PrefixOf(key);
+    const uint32_t host = static_cast<uint32_t>(rng()) & (0xFFFFFFFFu >> p.length);
+    const Ipv4Address a = Ipv4Address::FromInteger(p.address.ToInteger() | host);
+    ReadGuard guard(domain_);
+    const auto* match = map_.Lookup(guard, a);
+    const auto* exact = map_.Find(guard, p);
+    ReadDelay(rng);
+    bool whole = match == nullptr || (match->value.Whole() && match->prefix.Contains(a) &&
+                                      PrefixOf(match->value.key) == match->prefix);
+    return whole && (exact == nullptr || (exact->value.Whole() && exact->value.key == key));
+  }
+  std::map<uint64_t, uint64_t> Contents() override {
+    std::map<uint64_t, uint64_t> out;
+    ReadGuard guard(domain_);
+    map_.ForEach(guard, [&](const auto& e) { out[e.value.key] = e.value.version; });
+    return out;
+  }
+
+ private:
+  static Prefix<Ipv4Address> PrefixOf(uint64_t key) {
+    const int length = 16 + 4 * static_cast<int>(key % 4);
+    const uint32_t j = static_cast<uint32_t>(key / 4);
+    return Prefix<Ipv4Address>(Ipv4Address::FromInteger(0x0A000000u | (j << (32 - length))),
+                               length);
+  }
+
+  Domain& domain_;
+  PrefixMap<Ipv4Address, Payload> map_;
+};
+
+// Readers find the key and scan the 8 keys from it: strictly increasing, each payload whole and
+// under its own key.
+class OrderedMapSubject : public ShadowedSubject {
+ public:
+  OrderedMapSubject(Domain& d, int updaters) : ShadowedSubject(updaters), domain_(d), map_(d) {}
+
+ protected:
+  void Set(uint64_t key, uint64_t version) override {
+    map_.InsertOrAssign(key, Payload(key, version));
+  }
+  void Erase(uint64_t key) override { map_.Erase(key); }
+  bool ReadKey(uint64_t key, std::mt19937_64& rng) override {
+    ReadGuard guard(domain_);
+    const Payload* p = map_.Find(guard, key);
+    ReadDelay(rng);
+    bool whole = p == nullptr || (p->Whole() && p->key == key);
+    uint64_t previous = 0;
+    int n = 0;
+    for (auto it = map_.LowerBound(guard, key); it != map_.end() && n < 8; ++it, ++n) {
+      whole = whole && it.key() >= key && (n == 0 || it.key() > previous) && it.value().Whole() &&
+              it.value().key == it.key();
+      previous = it.key();
+    }
+    return whole;
+  }
+  std::map<uint64_t, uint64_t> Contents() override {
+    std::map<uint64_t, uint64_t> out;
+    ReadGuard guard(domain_);
+    for (const auto& [k, p] : map_.All(guard)) out[k] = p.version;
+    return out;
+  }
+
+ private:
+  Domain& domain_;
+  OrderedMap<uint64_t, Payload> map_;
 };
 
 // Busted: the seed's list-with-cache re-publishes elements being deleted. Its searches are
