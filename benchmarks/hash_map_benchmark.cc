@@ -52,6 +52,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/build_context.h"
 #include "rcu/containers/hash_map.h"
 #include "rcu/domain.h"
 #include "tbb/concurrent_hash_map.h"
@@ -473,23 +474,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "unknown map %s\n", argv[i] + 9);
     return 2;
   }
-  // The build, as the report states it (from the binary, not from the report's guess).
-#ifdef __clang__
-  benchmark::AddCustomContext("compiler", "clang " __VERSION__);
-#else
-  benchmark::AddCustomContext("compiler", "g++ " __VERSION__);
-#endif
-#ifdef __OPTIMIZE__
-  benchmark::AddCustomContext("flags", std::string("optimized, C++") + std::to_string(__cplusplus) +
-#ifdef NDEBUG
-                                           ", NDEBUG"
-#else
-                                           ", assertions on"
-#endif
-  );
-#else
-  benchmark::AddCustomContext("flags", "UNOPTIMIZED (-O0): figures mean nothing");
-#endif
+  rcu_bench::AddBuildContext();
   for (const Map& m : maps) m.registrar(m.name, m.with_updates);
   Register<Rcu<std::string, false>>("rcu_hash_map");
   Register<AbslLocked<std::string>>("absl_flat_hash_map_mutex");

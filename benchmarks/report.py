@@ -23,7 +23,7 @@ import tempfile
 # The benchmark binaries, as passed by the Bazel target (runfiles paths), by name.
 BENCHMARKS = ("lockers_benchmark", "domain_benchmark", "reclamation_benchmark",
               "hash_map_benchmark", "list_benchmark", "copy_on_grow_array_benchmark",
-              "replace_map_benchmark")
+              "replace_map_benchmark", "prefix_map_benchmark", "ordered_map_benchmark")
 
 LOCKERS = ("std_mutex", "spinlock", "std_shared_mutex", "absl_mutex_reader", "seqlock",
            "shared_ptr_refcount", "rcu")
@@ -181,10 +181,113 @@ def ratio(a, b):
     return "%.2fx" % (a / b) if b else "n/a"
 
 
+# ---- the routing table and the ordered map ----------------------------------------------------
+
+CONTAINERS_III = ("prefix_map_benchmark", "ordered_map_benchmark")
+# (title, binary, rcu flavor, locked baselines, ceiling), benchmark names before "/churn:".
+CONTAINERS_III_ROWS = (
+    ("Prefix map: longest-prefix match, 300K Internet-shaped IPv4 prefixes", "prefix_map_benchmark",
+     "BM_Lookup<Rcu>", ("BM_Lookup<TrieRwLock>", "BM_Lookup<LengthMapsRwLock>"),
+     "BM_Lookup<Unsynchronized>"),
+    ("Ordered map: point lookups, 1M keys", "ordered_map_benchmark", "BM_Find<Rcu<false>>",
+     ("BM_Find<RwLocked<StdMap, false>>", "BM_Find<RwLocked<Btree, false>>"),
+     "BM_Find<Unsynchronized<false>>"),
+    ("Ordered map: range scans of 16 keys, 1M keys", "ordered_map_benchmark", "BM_Scan<Rcu<true>>",
+     ("BM_Scan<RwLocked<StdMap, true>>", "BM_Scan<RwLocked<Btree, true>>"),
+     "BM_Scan<Unsynchronized<true>>"),
+)
+CONTAINERS_III_CEILINGS = {"BM_Find<Unsynchronized<false>>": "BM_Find<BtreeUnsync<false>>",
+                           "BM_Scan<Unsynchronized<true>>": "BM_Scan<BtreeUnsync<true>>"}
+# Concurrent peers with the same workload (libcds's skip list has no lower_bound: no scans).
+CONTAINERS_III_PEERS = {"BM_Find<Rcu<false>>": "BM_Find<LibcdsSkipList>"}
+CHURNS = (0, 1, 10)
+
+
+def churn_name(flavor, churn, threads):
+    return "%s/churn:%d/real_time/threads:%d" % (flavor, churn, threads)
+
+
+def containers_iii_expected(binaries):
+    names = []
+    for _, binary, ours, baselines, ceiling in CONTAINERS_III_ROWS:
+        if binary not in binaries:
+            continue
+        for t in (1, 2):
+            names += [churn_name(f, c, t) for f in (ours,) + baselines for c in CHURNS]
+            names.append(churn_name(ceiling, 0, t))
+            if ceiling in CONTAINERS_III_CEILINGS:
+                names.append(churn_name(CONTAINERS_III_CEILINGS[ceiling], 0, t))
+            if ours in CONTAINERS_III_PEERS:
+                names += [churn_name(CONTAINERS_III_PEERS[ours], c, t) for c in CHURNS]
+    if "prefix_map_benchmark" in binaries:
+        names += ["BM_Memory<%s>/iterations:1" % f for f in ("RcuLoaded", "TrieRwLock",
+                                                             "LengthMapsRwLock")]
+    return names
+
+
+def containers_iii_section(results, out, quick):
+    """The routing table (rcu::PrefixMap) and the ordered map (rcu::OrderedMap) against the
+    locked structures a user would pick instead and against the same structure unsynchronized."""
+    md = ["## Routing table and ordered map", "",
+          "Reads per second (each thread: `churn`%% of its operations are updates, the rest "
+          "reads; medians of %d repetitions). \"vs locked\" divides by the better locked baseline "
+          "of the row, \"vs unsync\" by the same structure read with no synchronization and no "
+          "updates (the target: at least 5x and at least 0.67x)." % (1 if quick else REPETITIONS),
+          ""]
+    for title, binary, ours, baselines, ceiling in CONTAINERS_III_ROWS:
+        if not results.get(churn_name(ours, 0, 1)):
+            continue
+        md += ["### " + title, "", "| churn | threads | rcu | best locked | vs locked | unsync "
+               "(same structure) | vs unsync |", "|---|---|---|---|---|---|---|"]
+        values = {}
+        for churn in CHURNS:
+            for t in (1, 2):
+                mine = results[churn_name(ours, churn, t)]
+                best = max((rate(results[churn_name(b, churn, t)]), b) for b in baselines)
+                top = results[churn_name(ceiling, 0, t)]
+                md.append("| %d%% | %d | %s | %s/s (%s) | %s | %s | %s |" % (
+                    churn, t, rate_cell(mine), fmt(best[0]), best[1].split("<", 1)[1][:-1],
+                    ratio(rate(mine), best[0]), rate_cell(top), ratio(rate(mine), rate(top))))
+                group = "%d%% churn, %d thread%s" % (churn, t, "s" if t > 1 else "")
+                values[(group, "rcu")] = rate(mine)
+                for b in baselines:
+                    values[(group, b.split("<", 1)[1][:-1])] = rate(results[churn_name(b, churn, t)])
+        if ours in CONTAINERS_III_PEERS:
+            peer = CONTAINERS_III_PEERS[ours]
+            for churn in CHURNS:
+                for t in (1, 2):
+                    theirs = results[churn_name(peer, churn, t)]
+                    md.append("| %d%% (peer: libcds SkipListMap) | %d | | %s | %s | | |" % (
+                        churn, t, rate_cell(theirs),
+                        ratio(rate(results[churn_name(ours, churn, t)]), rate(theirs))))
+                    group = "%d%% churn, %d thread%s" % (churn, t, "s" if t > 1 else "")
+                    values[(group, "LibcdsSkipList")] = rate(theirs)
+        if ceiling in CONTAINERS_III_CEILINGS:
+            for t in (1, 2):
+                other = results[churn_name(CONTAINERS_III_CEILINGS[ceiling], 0, t)]
+                md.append("| (absl::btree_map, unsynchronized) | %d | | | | %s | %s |" % (
+                    t, rate_cell(other), ratio(rate(results[churn_name(ours, 0, t)]), rate(other))))
+        chart = "containers_iii_%s.svg" % ours.split("<")[0][3:].lower()
+        series = ["rcu"] + [b.split("<", 1)[1][:-1] for b in baselines] + \
+            (["LibcdsSkipList"] if ours in CONTAINERS_III_PEERS else [])
+        bar_chart(os.path.join(out, chart), title, "reads per second (longer is better)",
+                  ["%d%% churn, %d thread%s" % (c, t, "s" if t > 1 else "")
+                   for c in CHURNS for t in (1, 2)], series, values)
+        md += ["", "![%s](%s)" % (title, chart), ""]
+    memory = [(f, results.get("BM_Memory<%s>/iterations:1" % f)) for f in
+              ("RcuLoaded", "TrieRwLock", "LengthMapsRwLock")]
+    if all(m for _, m in memory):
+        md += ["Heap bytes per prefix after loading the table (`mallinfo2`): " + ", ".join(
+            "%s %.0f" % (f, m["bytes_per_prefix"]) for f, m in memory) + ".", ""]
+    return md
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny iteration times")
     parser.add_argument("--out", help="output directory (default: benchmarks/results/)")
+    parser.add_argument("--only", help="comma-separated binaries: run these alone and write "
+                        "only the sections they feed (report_<first>.md)")
     parser.add_argument("binaries", nargs="*", help="the benchmark binaries (set by Bazel)")
     args = parser.parse_args()
 
@@ -199,7 +302,10 @@ def main():
     steps = ["lockers_benchmark:Lockers/record", "lockers_benchmark:Lockers/map",
              "domain_benchmark", "reclamation_benchmark"] + \
             ["hash_map_benchmark:" + m for m in HASH_MAPS] + \
-            ["list_benchmark", "copy_on_grow_array_benchmark", "replace_map_benchmark"]
+            ["list_benchmark", "copy_on_grow_array_benchmark", "replace_map_benchmark"] + \
+            list(CONTAINERS_III)
+    if args.only:
+        steps = [s for s in steps if s.partition(":")[0] in args.only.split(",")]
     results, bytes_per_key, build = {}, {}, {}
     for i, step in enumerate(steps, 1):
         name, _, only = step.partition(":")
@@ -218,11 +324,26 @@ def main():
     expected += ["%s/string_%s/0%%updates/real_time/threads:%d" % (m, keys, t)
                  for m in ("rcu_hash_map", "absl_flat_hash_map_unsynchronized")
                  for keys in ("uniform", "zipf") for t in (1, 2)]
+    if args.only:
+        expected = []
+    expected += containers_iii_expected([s.partition(":")[0] for s in steps])
     absent = [e for e in expected if e not in results]
     if absent:
         raise SystemExit("benchmarks the report expects and did not find: %s" % ", ".join(absent))
 
     info = machine(build)
+    if args.only:
+        md = ["# Benchmark report: %s" % ", ".join(args.only.split(",")), "",
+              "Produced by `./bazelw run -c opt //benchmarks:report -- --only=%s`; the full "
+              "report (`report.md`) has every other section." % args.only, "",
+              "| machine | |", "|---|---|"]
+        md += ["| %s | %s |" % (k, v) for k, v in info.items()] + [""]
+        md += containers_iii_section(results, out, args.quick)
+        path = os.path.join(out, "report_%s.md" % args.only.split(",")[0])
+        with open(path, "w") as f:
+            f.write("\n".join(md) + "\n")
+        progress("wrote %s" % path)
+        return
     md = ["# Benchmark report", "",
           "Produced by `./bazelw run -c opt //benchmarks:report%s`." % (" -- --quick" if args.quick else ""),
           "", "| machine | |", "|---|---|"]
@@ -451,6 +572,8 @@ def main():
         cells = [results.get("Update/%s/keys:%d" % (m, n)) for m in update_maps]
         md.append("| %d | %s |" % (n, " | ".join("%s/s" % fmt(rate(b)) if b else ""
                                                  for b in cells)))
+
+    md += [""] + containers_iii_section(results, out, args.quick)
 
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")

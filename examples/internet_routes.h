@@ -31,7 +31,7 @@ using Ipv4Prefix = Prefix<Ipv4Address>;
 inline std::vector<Ipv4Prefix> InternetShapedTable(size_t count, uint64_t seed = 1) {
   // Per-mille share of each length (sums to 1000).
   static constexpr std::pair<int, int> kShares[] = {
-      {8, 1},  {11, 1},  {12, 1},  {13, 1},  {14, 1},  {15, 1},   {16, 14}, {17, 8},
+      {8, 1},   {11, 1},  {12, 1},  {13, 1},  {14, 1},   {15, 1},   {16, 14}, {17, 8},
       {18, 13}, {19, 25}, {20, 45}, {21, 50}, {22, 120}, {23, 100}, {24, 619}};
   std::mt19937_64 rng(seed);
   std::vector<double> weights;

@@ -86,8 +86,7 @@ int main(int argc, char** argv) {
   std::vector<Ipv4Prefix> down;
   std::mt19937_64 rng(7);
   const auto start = std::chrono::steady_clock::now();
-  const auto deadline =
-      start + std::chrono::duration<double>(absl::GetFlag(FLAGS_seconds));
+  const auto deadline = start + std::chrono::duration<double>(absl::GetFlag(FLAGS_seconds));
   const double per_second = absl::GetFlag(FLAGS_updates_per_second);
   for (uint64_t i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
     const auto due = start + std::chrono::duration<double>(i / per_second);
@@ -121,10 +120,11 @@ int main(int argc, char** argv) {
   std::printf("forwarded %llu packets (%.1f M lookups/s on %d threads), %llu wrong\n",
               static_cast<unsigned long long>(forwarded.load()), forwarded.load() / seconds / 1e6,
               absl::GetFlag(FLAGS_threads), static_cast<unsigned long long>(wrong.load()));
-  std::printf("BGP updates: %llu next-hop changes, %llu withdrawals, %llu announcements; %zu "
-              "routes now\n",
-              static_cast<unsigned long long>(changed), static_cast<unsigned long long>(withdrawn),
-              static_cast<unsigned long long>(announced), fib.size());
+  std::printf(
+      "BGP updates: %llu next-hop changes, %llu withdrawals, %llu announcements; %zu "
+      "routes now\n",
+      static_cast<unsigned long long>(changed), static_cast<unsigned long long>(withdrawn),
+      static_cast<unsigned long long>(announced), fib.size());
   if (wrong.load() != 0) return 1;
   std::printf("OK\n");
   return 0;

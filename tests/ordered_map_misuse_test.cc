@@ -177,8 +177,8 @@ void ScanStress(std::chrono::seconds duration) {
       });
     }
     const auto deadline = std::chrono::steady_clock::now() + duration;
-    for (uint64_t i = 0; std::chrono::steady_clock::now() < deadline && disorder.load() == 0 &&
-                         freed.load() == 0;
+    for (uint64_t i = 0;
+         std::chrono::steady_clock::now() < deadline && disorder.load() == 0 && freed.load() == 0;
          ++i) {
       const uint64_t odd = 2 * ((i / 2 * 7) % (kKeys / 4)) + 1;  // inserted, then erased
       if (i % 2 == 0) {

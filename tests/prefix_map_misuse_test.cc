@@ -161,8 +161,8 @@ void CoveringRouteStress(std::chrono::seconds duration) {
       });
     }
     const auto deadline = std::chrono::steady_clock::now() + duration;
-    for (uint64_t i = 0; std::chrono::steady_clock::now() < deadline && lost.load() == 0 &&
-                         freed.load() == 0;
+    for (uint64_t i = 0;
+         std::chrono::steady_clock::now() < deadline && lost.load() == 0 && freed.load() == 0;
          ++i) {
       const V4& p = churn[i % 2];
       if (i % 3 == 2) {
@@ -188,8 +188,8 @@ void CoveringRouteStress(std::chrono::seconds duration) {
 constexpr std::chrono::seconds kBustedBudget(10), kSurvivorRun(2);
 
 TEST(PrefixMapMisuseTest, ControlNodeSurvives) {
-  EXPECT_EXIT(CoveringRouteStress<BustedNode<Bug::kNone>>(kSurvivorRun),
-              testing::ExitedWithCode(0), "");
+  EXPECT_EXIT(CoveringRouteStress<BustedNode<Bug::kNone>>(kSurvivorRun), testing::ExitedWithCode(0),
+              "");
 }
 
 TEST(PrefixMapMisuseTest, P1PrefixMapKeepsCoveringRoutes) {

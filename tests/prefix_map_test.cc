@@ -31,8 +31,8 @@ TEST(AddressTest, ParseAndFormat) {
   EXPECT_EQ(ToString(P4("0.0.0.0/0")), "0.0.0.0/0");
   EXPECT_EQ(ToString(*ParseIpv6Prefix("2001:db8::1/32")), "2001:db8::/32");
   EXPECT_EQ(ParseIpv6Prefix("::1")->length, 128);
-  for (const char* bad : {"", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0/8", "10.0.0.0/", "10.0.0.0/8x",
-                          "2001:db8::/8"}) {
+  for (const char* bad :
+       {"", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0/8", "10.0.0.0/", "10.0.0.0/8x", "2001:db8::/8"}) {
     EXPECT_FALSE(ParseIpv4Prefix(bad).has_value()) << bad;
   }
   EXPECT_FALSE(ParseIpv6Prefix("2001:db8::/129").has_value());
@@ -94,7 +94,8 @@ void CheckAgainstBruteForce(int max_length_bias, uint64_t seed) {
   std::mt19937_64 rng(seed);
   const auto random_address = [&] {
     std::array<uint8_t, Address::kBits / 8> bytes;
-    for (auto& b : bytes) b = static_cast<uint8_t>(rng() % 4 == 0 ? rng() : rng() % 4);  // clustered
+    for (auto& b : bytes)
+      b = static_cast<uint8_t>(rng() % 4 == 0 ? rng() : rng() % 4);  // clustered
     return Address(bytes);
   };
   std::vector<Prefix<Address>> stored;
@@ -220,7 +221,7 @@ TEST(PrefixMapTest, CoveringRoutesNeverVanishWhileMoreSpecificsChange) {
   map.Insert(P4("10.0.0.0/8"), {1, 3});
   map.Insert(P4("10.1.0.0/16"), {2, 6});
   map.Insert(P4("10.1.7.0/24"), {3, 9});  // stable
-  const V4 churn[] = {P4("10.1.0.0/17"), P4("10.1.0.0/20"), P4("10.1.7.0/25"),
+  const V4 churn[] = {P4("10.1.0.0/17"),   P4("10.1.0.0/20"), P4("10.1.7.0/25"),
                       P4("10.1.7.128/28"), P4("10.1.5.0/24"), P4("10.1.64.0/18")};
   std::atomic<bool> stop{false};
   std::atomic<uint64_t> short_matches{0}, torn{0}, lookups{0};
@@ -230,8 +231,8 @@ TEST(PrefixMapTest, CoveringRoutesNeverVanishWhileMoreSpecificsChange) {
       std::mt19937_64 rng(r);
       while (!stop.load(std::memory_order_relaxed)) {
         const bool in_stable = rng() % 2 == 0;
-        const Ipv4Address a = Ipv4Address::FromInteger(
-            in_stable ? 0x0A010700u | (rng() & 0xFF) : 0x0A010000u | (rng() & 0xFFFF));
+        const Ipv4Address a = Ipv4Address::FromInteger(in_stable ? 0x0A010700u | (rng() & 0xFF)
+                                                                 : 0x0A010000u | (rng() & 0xFFFF));
         const int at_least = in_stable ? 24 : 16;
         ReadGuard guard(domain);
         const auto* e = map.Lookup(guard, a);
@@ -249,9 +250,15 @@ TEST(PrefixMapTest, CoveringRoutesNeverVanishWhileMoreSpecificsChange) {
   for (uint64_t i = 10; std::chrono::steady_clock::now() < deadline; ++i) {
     const V4& p = churn[rng() % std::size(churn)];
     switch (rng() % 3) {
-      case 0: map.Erase(p); break;
-      case 1: map.InsertOrAssign(p, {i, 3 * i}); break;
-      default: map.InsertOrAssign(P4("10.1.0.0/16"), {i, 3 * i}); break;  // the cover replaced
+      case 0:
+        map.Erase(p);
+        break;
+      case 1:
+        map.InsertOrAssign(p, {i, 3 * i});
+        break;
+      default:
+        map.InsertOrAssign(P4("10.1.0.0/16"), {i, 3 * i});
+        break;  // the cover replaced
     }
   }
   stop.store(true);
@@ -319,8 +326,9 @@ TEST(PrefixMapTest, MoveOnlyValuesAndStrongGuarantee) {
 // bits long, inserted, replaced and erased.
 V4 LifecyclePrefix(uint64_t i) {
   const int length = 16 + static_cast<int>(i % 17);
-  return V4(Ipv4Address::FromInteger(0x0A000000u | static_cast<uint32_t>((i * 2654435761u) & 0xFFFFFF)),
-            length);
+  return V4(
+      Ipv4Address::FromInteger(0x0A000000u | static_cast<uint32_t>((i * 2654435761u) & 0xFFFFFF)),
+      length);
 }
 void UpdateCounted(PrefixMap<Ipv4Address, testutil::Counted>& map, uint64_t i,
                    testutil::Tracker& tracker) {

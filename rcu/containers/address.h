@@ -49,16 +49,13 @@ class BitString {
 
   // The address whose bits are `value`'s low kBits bits, most significant first
   // (Ipv4Address::FromInteger(0xC0000201) is 192.0.2.1).
-  static constexpr BitString FromInteger(uint64_t value)
-    requires(kBytes <= 8)
-  {
+  static constexpr BitString FromInteger(uint64_t value) requires(kBytes <= 8) {
     BitString b;
-    for (size_t i = 0; i < kBytes; ++i) b.bytes_[i] = static_cast<uint8_t>(value >> (8 * (kBytes - 1 - i)));
+    for (size_t i = 0; i < kBytes; ++i)
+      b.bytes_[i] = static_cast<uint8_t>(value >> (8 * (kBytes - 1 - i)));
     return b;
   }
-  constexpr uint64_t ToInteger() const
-    requires(kBytes <= 8)
-  {
+  constexpr uint64_t ToInteger() const requires(kBytes <= 8) {
     uint64_t value = 0;
     for (size_t i = 0; i < kBytes; ++i) value = (value << 8) | bytes_[i];
     return value;

@@ -30,9 +30,10 @@
 //               depth d, in 8 .. 1 slots) and the child for its next 4 bits. A lookup reads one
 //               16-byte slot per 4 bits of depth, keeping the last entry it saw: an IPv4 /24
 //               route costs at most 6 slot reads, each one cache line. Each node also keeps its
-//               own prefixes by position (30 of them: 2 of length 4d + 1, 4 of 4d + 2, ...),
-//               which Find(), ForEach() and the updater read; the default route (length 0) has
-//               its own pointer.
+//               shorter prefixes by position (14 of them: 2 of length 4d + 1, 4 of 4d + 2, 8 of
+//               4d + 3), which Find(), ForEach() and the updater read (one of length 4d + 4 is
+//               its slot's route: no longer prefix of the node can hide it); the default route
+//               (length 0) has its own pointer.
 // Update side:  Insert, InsertOrAssign and Erase are serialized by the map's lock. An update
 //               builds its entry and any new nodes first, then publishes them with release
 //               stores (a node is linked complete; an entry is written into its slots one by
@@ -43,9 +44,15 @@
 // Reclamation:  replaced and erased entries, and unlinked nodes, are retired on the map's domain
 //               after the lock is released (back-pressure, R12, never sleeps under it). The
 //               destructor frees everything at once and requires that no reader is inside.
-// Memory:       a node is 512 bytes (16 slots of 16 bytes, 30 own-prefix pointers); an entry
-//               is its prefix and value. The report states bytes per prefix for a table shaped as
-//               the Internet's (README, Benchmarks).
+// Memory:       a node is 384 bytes (16 slots of 16 bytes, 14 own-prefix pointers); an entry
+//               is its prefix and value. A table of 300,000 Internet-shaped IPv4 prefixes takes
+//               389 heap bytes a prefix (one std::map per length: 64): most /17 to /24 prefixes
+//               bring a node or two of their own. The price of lookups that read one cache line
+//               per level.
+// Performance:  on that table (report_prefix_map_benchmark.md), 3.5 M lookups/s a thread, the
+//               same as the trie read with no synchronization at all; 1.2-1.6x the same trie
+//               under std::shared_mutex with one thread, 3.9x with two threads and 1% route
+//               churn, 17x with 10% (the lock's updates stall its readers; ours never wait).
 // Memory order: an entry's and a node's contents are written before the release store that
 //               links them; lookups load slots with acquire ([P] below, at both ends).
 // Progress:     Lookup and Find wait-free (Lookup reads at most Address::kBits / 4 slots);
@@ -112,9 +119,9 @@ class PrefixMap {
   //
   // The entry of the longest prefix containing `address`, or null. Wait-free.
   // Requires: `guard` holds a section of this map's domain (R1; checked in debug builds).
-  const Entry* Lookup(const ReadGuard& guard, const Address& address,
-                      const internal::SourceLocation& where =
-                          internal::SourceLocation::current()) const {
+  const Entry* Lookup(
+      const ReadGuard& guard, const Address& address,
+      const internal::SourceLocation& where = internal::SourceLocation::current()) const {
     CheckGuard(guard, "Lookup", where);
     const Entry* best = default_.load(std::memory_order_acquire);  // [P] read side
     const Node* node = &root_;
@@ -129,9 +136,9 @@ class PrefixMap {
   // PrefixMap::Find()
   //
   // The entry of exactly `prefix` (its host bits ignored), or null. Wait-free.
-  const Entry* Find(const ReadGuard& guard, const Key& prefix,
-                    const internal::SourceLocation& where =
-                        internal::SourceLocation::current()) const {
+  const Entry* Find(
+      const ReadGuard& guard, const Key& prefix,
+      const internal::SourceLocation& where = internal::SourceLocation::current()) const {
     CheckGuard(guard, "Find", where);
     return Own(Normalized(prefix, where), std::memory_order_acquire);  // [P] read side
   }
@@ -192,7 +199,9 @@ class PrefixMap {
           path[d + 1] = path[d]->slots[key.address.Nibble(d)].child.load(std::memory_order_relaxed);
         }
         Node* node = path[depth];
-        node->own[Position(key, depth)].store(nullptr, std::memory_order_release);
+        if (HasOwn(key, depth)) {
+          node->own[Position(key, depth)].store(nullptr, std::memory_order_release);
+        }
         const Entry* cover = Covering(node, key, depth);
         const auto [first, count] = Span(key, depth);
         for (int s = first; s < first + count; ++s) {
@@ -235,7 +244,7 @@ class PrefixMap {
     std::atomic<const Entry*> route{nullptr};  // the longest of the node's prefixes covering it
     std::atomic<Node*> child{nullptr};         // the node for the next 4 bits
   };
-  static constexpr int kOwn = 2 * kFanout - 2;  // prefixes of 1 to kStride bits in a node
+  static constexpr int kOwn = kFanout - 2;  // prefixes of 1 to kStride - 1 bits in a node
   struct alignas(sizeof(Slot)) Node {
     std::array<Slot, kFanout> slots;
     std::array<std::atomic<const Entry*>, kOwn> own{};  // by Position()
@@ -264,6 +273,9 @@ class PrefixMap {
     return {key.address.Nibble(depth) & ~((1 << free_bits) - 1), 1 << free_bits};
   }
 
+  // Whether a prefix at `depth` is kept in its node's `own` (a full-stride one is its slot's
+  // route instead).
+  static bool HasOwn(const Key& key, int depth) { return key.length < kStride * (depth + 1); }
   // Where a prefix of `key.length` bits at `depth` is kept in its node's `own`.
   static int Position(const Key& key, int depth) {
     const int bits = key.length - kStride * depth;  // 1 .. kStride
@@ -278,14 +290,17 @@ class PrefixMap {
     for (int d = 0; node != nullptr && d < depth; ++d) {
       node = node->slots[key.address.Nibble(d)].child.load(order);
     }
-    return node == nullptr ? nullptr : node->own[Position(key, depth)].load(order);
+    if (node == nullptr) return nullptr;
+    if (HasOwn(key, depth)) return node->own[Position(key, depth)].load(order);
+    const Entry* e = node->slots[key.address.Nibble(depth)].route.load(order);
+    return e != nullptr && e->prefix.length == key.length ? e : nullptr;
   }
 
   // The longest prefix stored in `node` (at `depth`) that is shorter than `key` and covers it.
   static const Entry* Covering(const Node* node, const Key& key, int depth) {
     for (int length = key.length - 1; length > kStride * depth; --length) {
-      const Entry* e = node->own[Position(Key(key.address, length), depth)].load(
-          std::memory_order_relaxed);
+      const Entry* e =
+          node->own[Position(Key(key.address, length), depth)].load(std::memory_order_relaxed);
       if (e != nullptr) return e;
     }
     return nullptr;
@@ -295,6 +310,10 @@ class PrefixMap {
   static void Visit(const Node* node, Fn& fn) {
     for (const auto& own : node->own) {
       if (const Entry* e = own.load(std::memory_order_acquire)) fn(*e);  // [P] read side
+    }
+    for (const Slot& slot : node->slots) {  // the full-stride prefixes
+      const Entry* e = slot.route.load(std::memory_order_acquire);
+      if (e != nullptr && e->prefix.length % kStride == 0) fn(*e);
     }
     for (const Slot& slot : node->slots) {
       if (const Node* child = slot.child.load(std::memory_order_acquire)) Visit(child, fn);
@@ -314,9 +333,10 @@ class PrefixMap {
       std::array<std::unique_ptr<Node>, kDepth> made;
       Node* node = &root_;
       for (int d = 0; d < depth; ++d) {
-        Node* child = node == nullptr
-                          ? nullptr
-                          : node->slots[key.address.Nibble(d)].child.load(std::memory_order_relaxed);
+        Node* child =
+            node == nullptr
+                ? nullptr
+                : node->slots[key.address.Nibble(d)].child.load(std::memory_order_relaxed);
         if (child == nullptr) made[d].reset(new Node);
         node = child;
       }
@@ -336,7 +356,9 @@ class PrefixMap {
           }
           node = link.load(std::memory_order_relaxed);
         }
-        node->own[Position(key, depth)].store(entry, std::memory_order_release);  // [P]
+        if (HasOwn(key, depth)) {
+          node->own[Position(key, depth)].store(entry, std::memory_order_release);  // [P]
+        }
         const auto [first, count] = Span(key, depth);
         for (int s = first; s < first + count; ++s) {
           const Entry* current = node->slots[s].route.load(std::memory_order_relaxed);
@@ -354,6 +376,10 @@ class PrefixMap {
 
   // Deletes the entries under `node` and its descendants (not `node`, the root, itself).
   static void FreeSubtree(Node* node) {
+    for (Slot& s : node->slots) {  // before `own`: slots may point to entries `own` holds
+      const Entry* e = s.route.load(std::memory_order_relaxed);
+      if (e != nullptr && e->prefix.length % kStride == 0) delete e;
+    }
     for (auto& own : node->own) delete own.load(std::memory_order_relaxed);
     for (Slot& s : node->slots) {
       if (Node* child = s.child.load(std::memory_order_relaxed)) {

@@ -1,0 +1,41 @@
+// The read/update mix of the prefix-map and ordered-map benchmarks: every thread of a run
+// performs operations on one shared structure, `churn` percent of them updates, the rest reads;
+// the figure is reads per second (items). A flavor is a struct with a static `Map& Shared()`, a
+// `Read(Map&, uint64_t random, ThreadState&)` returning something to keep, and (for churn) an
+// `Update(Map&, uint64_t random, ThreadState&)`. `ThreadState` is the thread's own, alive for
+// the run and no longer (a withdrawn route it announces again next time; the section an
+// unsynchronized flavor holds for the whole run, which must end with the run, or the next run's
+// updaters would wait for it forever).
+
+#ifndef RCU_BENCHMARKS_CHURN_WORKLOAD_H_
+#define RCU_BENCHMARKS_CHURN_WORKLOAD_H_
+
+#include <cstdint>
+#include <random>
+
+#include "benchmark/benchmark.h"
+
+namespace rcu_bench {
+
+template <typename Flavor>
+void RunChurn(benchmark::State& state, int churn_percent) {
+  auto& map = Flavor::Shared();
+  std::mt19937_64 rng(state.thread_index() + 1);
+  typename Flavor::ThreadState thread_state;
+  uint64_t sum = 0, reads = 0;
+  for (auto _ : state) {
+    const uint64_t r = rng();
+    if (churn_percent != 0 && r % 100 < static_cast<uint64_t>(churn_percent)) {
+      if constexpr (Flavor::kUpdates) Flavor::Update(map, rng(), thread_state);
+    } else {
+      sum += Flavor::Read(map, r, thread_state);
+      ++reads;
+    }
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(static_cast<int64_t>(reads));
+}
+
+}  // namespace rcu_bench
+
+#endif  // RCU_BENCHMARKS_CHURN_WORKLOAD_H_
