@@ -28,9 +28,12 @@
 // Performance:  1M uint64_t keys (report_prefix_map_benchmark.md): point lookups at 0.92x /
 //               1.11x an unsynchronized absl::btree_map (1 / 2 threads), 7.5x libcds's
 //               SkipListMap; with 10% updates on two threads 6.7x a btree_map under
-//               std::shared_mutex. Updates are its cost: each copies a path (about 2.5 us at 1M
+//               std::shared_mutex. Updates are its cost: each copies a path (2.5 to 3.5 us at 1M
 //               keys, against an in-place btree insert), so with one thread and 10% updates it
-//               reaches 0.63x the locked btree_map. Use it where reads and scans dominate.
+//               reaches 0.63x the locked btree_map. Use it where reads and scans dominate. A
+//               profile of one updater: about a third of an update is glibc malloc's arena lock,
+//               contended by the callback thread freeing the nodes of earlier updates; a pool
+//               of nodes recycled by the map itself would remove it (not built yet).
 // Values:       trivially copyable values of at most 16 bytes live in the leaves (and are copied
 //               with them); other values live behind a pointer that leaf copies share, and a
 //               replaced value is retired. Keys are copied into the nodes: K must be copyable and

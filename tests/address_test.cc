@@ -1,0 +1,45 @@
+#include "rcu/containers/address.h"
+
+#include "gtest/gtest.h"
+
+namespace rcu {
+namespace {
+
+using V4 = Prefix<Ipv4Address>;
+
+V4 P4(const char* text) { return *ParseIpv4Prefix(text); }
+Ipv4Address A4(const char* text) { return ParseIpv4Prefix(text)->address; }
+
+TEST(AddressTest, ParseAndFormat) {
+  EXPECT_EQ(ToString(P4("192.0.2.0/24")), "192.0.2.0/24");
+  EXPECT_EQ(ToString(P4("192.0.2.77/24")), "192.0.2.0/24");  // host bits cleared
+  EXPECT_EQ(ToString(P4("10.1.2.3")), "10.1.2.3/32");
+  EXPECT_EQ(ToString(P4("0.0.0.0/0")), "0.0.0.0/0");
+  EXPECT_EQ(ToString(*ParseIpv6Prefix("2001:db8::1/32")), "2001:db8::/32");
+  EXPECT_EQ(ParseIpv6Prefix("::1")->length, 128);
+  for (const char* bad :
+       {"", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0/8", "10.0.0.0/", "10.0.0.0/8x", "2001:db8::/8"}) {
+    EXPECT_FALSE(ParseIpv4Prefix(bad).has_value()) << bad;
+  }
+  EXPECT_FALSE(ParseIpv6Prefix("2001:db8::/129").has_value());
+  EXPECT_EQ(Ipv4Address::FromInteger(0xC0000201), A4("192.0.2.1"));
+  EXPECT_EQ(A4("192.0.2.1").ToInteger(), 0xC0000201u);
+  EXPECT_EQ(A4("192.0.2.1").Nibble(0), 0xC);
+  EXPECT_EQ(A4("192.0.2.1").Nibble(7), 0x1);
+  EXPECT_EQ(A4("128.0.0.0").Bit(0), 1);
+  EXPECT_TRUE(P4("10.1.0.0/16").Contains(A4("10.1.200.3")));
+  EXPECT_FALSE(P4("10.1.0.0/16").Contains(A4("10.2.0.0")));
+}
+
+TEST(AddressTest, MaskedAndBits) {
+  const Ipv6Address a = ParseIpv6Prefix("2001:db8:ffff::1")->address;
+  EXPECT_EQ(ToString(a.Masked(32)), "2001:db8::");
+  EXPECT_EQ(ToString(a.Masked(0)), "::");
+  EXPECT_EQ(a.Masked(128), a);
+  EXPECT_EQ(a.Nibble(0), 0x2);
+  EXPECT_EQ(a.Bit(2), 1);  // 0x2 = 0010
+  EXPECT_EQ(ToString(V4(A4("10.255.255.255"), 9)), "10.128.0.0/9");
+}
+
+}  // namespace
+}  // namespace rcu
