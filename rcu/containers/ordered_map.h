@@ -25,15 +25,16 @@
 //               publishes the new root with one release store; the replaced nodes are retired.
 //               A lookup reads about log32(n) nodes, as in absl::btree_map; an update costs
 //               the copy of that path (about 2 KiB at 1M keys).
-// Performance:  1M uint64_t keys (report_prefix_map_benchmark.md): point lookups at 0.92x /
-//               1.11x an unsynchronized absl::btree_map (1 / 2 threads), 7.5x libcds's
-//               SkipListMap; with 10% updates on two threads 6.7x a btree_map under
-//               std::shared_mutex. Updates are its cost: each copies a path (2.5 to 3.5 us at 1M
+// Performance:  1M uint64_t keys (report_prefix_map_benchmark.md): point lookups at 0.94x /
+//               1.14x an unsynchronized absl::btree_map (1 / 2 threads), 6.6x / 8.7x libcds's
+//               SkipListMap; with 10% updates on two threads 12x a btree_map under
+//               std::shared_mutex. Updates are its cost: each copies a path (about 1.1 us at 1M
 //               keys, against an in-place btree insert), so with one thread and 10% updates it
-//               reaches 0.63x the locked btree_map. Use it where reads and scans dominate. A
-//               profile of one updater: about a third of an update is glibc malloc's arena lock,
-//               contended by the callback thread freeing the nodes of earlier updates; a pool
-//               of nodes recycled by the map itself would remove it (not built yet).
+//               reaches 0.81x the locked btree_map. Use it where reads and scans dominate.
+// Node pool:    replaced nodes come back to the map a grace period later and are reused, not
+//               freed: with malloc, the callback thread's frees contended for its arena lock
+//               with the updater (3.6 us an update before, 1.1 us after). A burst of updates
+//               leaves its nodes in the pool until the map is destroyed.
 // Values:       trivially copyable values of at most 16 bytes live in the leaves (and are copied
 //               with them); other values live behind a pointer that leaf copies share, and a
 //               replaced value is retired. Keys are copied into the nodes: K must be copyable and
@@ -79,6 +80,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/inlined_vector.h"
+#include "rcu/callback.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/update_mutex.h"
@@ -96,9 +98,24 @@ class OrderedMap {
   static constexpr int kMaxDepth = 24;       // levels; 8^23 keys would be needed to exceed it
   static constexpr int kPathNodes = 8;       // nodes an update usually replaces, inline
 
+  struct Pool;
   struct Node {
     int count = 0;  // keys of a leaf, children of an inner node
     bool leaf;
+    Pool* pool = nullptr;        // where it goes back a grace period after it is replaced
+    CallbackHead retired;        // queued on the domain then
+    Node* next_spare = nullptr;  // in the pool
+  };
+  // Replaced nodes come back to their map a grace period later (Recycle), instead of going to
+  // malloc: the callback thread's frees contended for malloc's arena lock with the updater's
+  // allocations, a third of an update's time (measured at 1M keys). Queued nodes keep the pool
+  // alive after the map is destroyed: the last of them frees it.
+  struct Pool {
+    std::atomic<int64_t> refs{1};                     // the map's, and one per queued node
+    std::array<std::atomic<Node*>, 2> returned = {};  // [leaf]: pushed by Recycle
+    ~Pool() {
+      for (auto& r : returned) FreeList(r.load(std::memory_order_relaxed));
+    }
   };
   // The published nodes an update replaced (retired after the lock is released).
   using Replaced = absl::InlinedVector<const Node*, 2 * kPathNodes>;
@@ -119,7 +136,7 @@ class OrderedMap {
   class View;
 
   explicit OrderedMap(Domain& domain = Domain::Default(), const Compare& compare = Compare())
-      : domain_(domain), less_(compare), root_(new Leaf) {}
+      : domain_(domain), less_(compare), pool_(new Pool), root_(FirstLeaf(pool_)) {}
   OrderedMap(const OrderedMap&) = delete;
   OrderedMap& operator=(const OrderedMap&) = delete;
 
@@ -127,7 +144,11 @@ class OrderedMap {
   //
   // Frees every node and value at once. Requires: no reader is inside a section that reached
   // the map, and no update runs.
-  ~OrderedMap() { FreeTree(root_.load(std::memory_order_relaxed)); }
+  ~OrderedMap() {
+    FreeTree(root_.load(std::memory_order_relaxed));
+    for (Node* spare : spare_) FreeList(spare);
+    Release(pool_);
+  }
 
   // OrderedMap::Find()
   //
@@ -425,9 +446,9 @@ class OrderedMap {
     return Rank(leaf->keys.data(), leaf->count, key, /*or_equal=*/true);
   }
 
-  static Built Build(const LeafRun& run, Fresh& fresh) {
+  Built Build(const LeafRun& run, Fresh& fresh) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const auto make = [&](int begin, int end) {
-      Leaf* leaf = new Leaf;
+      Leaf* leaf = NewNode<Leaf>();
       fresh.nodes.push_back(leaf);
       std::copy(run.keys.begin() + begin, run.keys.begin() + end, leaf->keys.begin());
       std::copy(run.values.begin() + begin, run.values.begin() + end, leaf->values.begin());
@@ -436,9 +457,9 @@ class OrderedMap {
     };
     return Cut(run, kLeafCapacity, make, [&](int cut) { return run.keys[cut]; });
   }
-  static Built Build(const InnerRun& run, Fresh& fresh) {
+  Built Build(const InnerRun& run, Fresh& fresh) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const auto make = [&](int begin, int end) {
-      Inner* inner = new Inner;
+      Inner* inner = NewNode<Inner>();
       fresh.nodes.push_back(inner);
       std::copy(run.keys.begin() + begin, run.keys.begin() + end - 1, inner->keys.begin());
       std::copy(run.children.begin() + begin, run.children.begin() + end, inner->children.begin());
@@ -542,7 +563,7 @@ class OrderedMap {
     }
     const Node* root = b.nodes[0];
     if (b.count == 2) {  // the root split: one level more
-      Inner* top = new Inner;
+      Inner* top = NewNode<Inner>();
       fresh.nodes.push_back(top);
       top->children[0] = b.nodes[0];
       top->children[1] = b.nodes[1];
@@ -612,11 +633,54 @@ class OrderedMap {
     }
   }
   void RetireNode(const Node* n) {
-    if (n->leaf) {
-      domain_.Retire(const_cast<Leaf*>(static_cast<const Leaf*>(n)));
-    } else {
-      domain_.Retire(const_cast<Inner*>(static_cast<const Inner*>(n)));
+    pool_->refs.fetch_add(1, std::memory_order_relaxed);
+    domain_.Call(&const_cast<Node*>(n)->retired, &Recycle);
+  }
+
+  // A callback: `head`'s node back to its pool, a grace period after it was replaced.
+  static void Recycle(CallbackHead* head) {
+    Node* n = ContainerOf(head, &Node::retired);
+    Pool* pool = n->pool;
+    std::atomic<Node*>& top = pool->returned[n->leaf];
+    Node* next = top.load(std::memory_order_relaxed);
+    do {
+      n->next_spare = next;
+    } while (
+        !top.compare_exchange_weak(next, n, std::memory_order_release, std::memory_order_relaxed));
+    Release(pool);
+  }
+  static void Release(Pool* pool) {
+    if (pool->refs.fetch_sub(1, std::memory_order_acq_rel) == 1) delete pool;
+  }
+  static void FreeList(Node* n) {
+    while (n != nullptr) {
+      Node* next = n->next_spare;
+      FreeNode(n);
+      n = next;
     }
+  }
+  static Leaf* FirstLeaf(Pool* pool) {
+    Leaf* leaf = new Leaf;
+    leaf->pool = pool;
+    return leaf;
+  }
+
+  // A node from the pool (its old contents are overwritten by the caller), or a new one.
+  // Called under mu_ only (from Build's lambdas, which the thread-safety analysis cannot follow).
+  template <typename T>
+  T* NewNode() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    constexpr bool kLeaf = std::is_same_v<T, Leaf>;
+    Node*& spare = spare_[kLeaf];
+    if (spare == nullptr)
+      spare = pool_->returned[kLeaf].exchange(nullptr, std::memory_order_acquire);
+    if (spare != nullptr) {
+      Node* n = spare;
+      spare = n->next_spare;
+      return static_cast<T*>(n);
+    }
+    T* n = new T;
+    n->pool = pool_;
+    return n;
   }
   static void FreeTree(const Node* n) {
     if (n->leaf) {
@@ -633,7 +697,9 @@ class OrderedMap {
 
   Domain& domain_;
   Compare less_;
-  std::atomic<const Node*> root_;  // never null: an empty map is an empty leaf
+  Pool* pool_;
+  std::array<Node*, 2> spare_ = {};  // [leaf]: nodes taken from the pool, not yet reused
+  std::atomic<const Node*> root_;    // never null: an empty map is an empty leaf
   std::atomic<size_t> size_{0};
   mutable UpdateMutex mu_;
 };
