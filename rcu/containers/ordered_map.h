@@ -43,8 +43,10 @@
 //               everything before it publishes).
 // Update side:  Insert, InsertOrAssign and Erase are serialized by the map's lock. Nothing is
 //               retired under it (back-pressure, R12, never sleeps under the lock).
-// Reclamation:  replaced nodes and values are retired on the map's domain; the destructor frees
-//               the current tree at once and requires that no reader is inside.
+// Reclamation:  replaced values are retired on the map's domain, and replaced nodes go back to
+//               the pool through a callback on it (Barrier() waits for both); the destructor
+//               frees the current tree and the pool's spare nodes at once and requires that no
+//               reader is inside.
 // Memory order: a node is written completely before the release store of the root that
 //               reaches it; readers load the root with acquire, and nodes below it are
 //               immutable ([O] below, at both ends).
