@@ -17,6 +17,28 @@
 
 namespace rcu_bench {
 
+// The key a thread erased last, inserted again by its next erase-or-insert.
+template <typename Key>
+struct Pending {
+  bool erased = false;
+  Key key{};
+};
+
+// One update of the churn on `key`: two times of three `assign(key, /*reinsert=*/false)`, a new
+// value; otherwise `assign(pending key, /*reinsert=*/true)` if the thread has an erased key, else
+// `erase(key)`, which returns whether it erased. The table's size stays about constant.
+template <typename Key, typename Assign, typename Erase>
+void Churn(uint64_t random, const Key& key, Pending<Key>& pending, Assign assign, Erase erase) {
+  if (random % 3 != 0) {
+    assign(key, false);
+  } else if (pending.erased) {
+    assign(pending.key, true);
+    pending.erased = false;
+  } else if (erase(key)) {
+    pending = {true, key};
+  }
+}
+
 template <typename Flavor>
 void RunChurn(benchmark::State& state, int churn_percent) {
   auto& map = Flavor::Shared();

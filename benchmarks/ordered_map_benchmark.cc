@@ -46,24 +46,18 @@ struct Value {
 // The i-th key: distinct, spread over the 64-bit range.
 uint64_t Key(uint64_t i) { return (i % kKeys) * 0x9E3779B97F4A7C15ull; }
 
-// A thread's erased key, inserted again by its next erase-or-insert.
-struct Pending {
-  bool erased = false;
-  uint64_t key = 0;
-};
+using Pending = rcu_bench::Pending<uint64_t>;
 
-// One update of the churn: assign, or erase / insert again.
+// One update of the churn: an assignment, or an erase / the insertion again of the thread's last
+// erased key.
 template <typename Assign, typename Erase>
 void Churn(uint64_t random, Pending& pending, Assign assign, Erase erase) {
-  const uint64_t key = Key(random);
-  if (random % 3 != 0) {
-    assign(key, Value{random, random});
-  } else if (pending.erased) {
-    assign(pending.key, Value{1, 1});
-    pending.erased = false;
-  } else if (erase(key)) {
-    pending = {true, key};
-  }
+  rcu_bench::Churn(
+      random, Key(random), pending,
+      [&](uint64_t k, bool reinsert) {
+        assign(k, reinsert ? Value{1, 1} : Value{random, random});
+      },
+      erase);
 }
 
 using Ordered = rcu::OrderedMap<uint64_t, Value>;

@@ -57,23 +57,18 @@ struct Hop {
   uint32_t gateway, interface;
 };
 
-// A thread's withdrawn route, announced again by its next withdrawal-or-announcement.
-struct Pending {
-  const Ipv4Prefix* withdrawn = nullptr;
-};
+using Pending = rcu_bench::Pending<Ipv4Prefix>;
 
-// One update of the churn: next-hop change, or withdraw / announce again.
+// One update of the churn: a next-hop change, or a withdrawal / the announcement again of the
+// thread's last withdrawn route.
 template <typename Set, typename Erase>
 void Churn(uint64_t random, Pending& pending, Set set, Erase erase) {
-  const Ipv4Prefix& p = Table()[random % Table().size()];
-  if (random % 3 != 0) {
-    set(p, Hop{static_cast<uint32_t>(random), 1});
-  } else if (pending.withdrawn != nullptr) {
-    set(*pending.withdrawn, Hop{1, 1});
-    pending.withdrawn = nullptr;
-  } else if (erase(p)) {
-    pending.withdrawn = &p;
-  }
+  rcu_bench::Churn(
+      random, Table()[random % Table().size()], pending,
+      [&](const Ipv4Prefix& p, bool reinsert) {
+        set(p, reinsert ? Hop{1, 1} : Hop{static_cast<uint32_t>(random), 1});
+      },
+      erase);
 }
 
 using Trie = rcu::PrefixMap<Ipv4Address, Hop>;
