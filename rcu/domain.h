@@ -223,7 +223,10 @@ class Domain {
   // GetState(), and makes sure a grace period that completes the cookie starts soon (the
   // kernel's start_poll_synchronize_rcu()): a callback thread of this domain runs it. Never
   // blocks (it may start the callback threads). Use it to poll a cookie without anyone else
-  // updating.
+  // updating. Requests are paced: a callback thread starts a requested grace period at once when
+  // it is idle, else no sooner than 250 us after its last one ended, so that a stream of
+  // requests (rcu::HashMap recycles slots a batch at a time) does not interrupt every running
+  // thread with a membarrier per request.
   GracePeriodCookie StartPoll();
 
   // Domain::PollState()

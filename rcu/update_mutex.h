@@ -14,10 +14,9 @@
 //
 // Update side:  a blocking, non-recursive mutex (std::mutex underneath, so ThreadSanitizer and
 //               Helgrind understand it). lock() first retries for about a microsecond before it
-//               sleeps, as absl::Mutex does: RCU updates hold their locks for less than that
-//               (a HashMap stripe: about 100 ns), and a sleep and wake-up cost several
-//               microseconds (at 50% updates on two threads, sleeping stripes took a fifth of
-//               the map's time).
+//               sleeps, as absl::Mutex does: RCU updates often hold their locks for less than
+//               that, and a sleep and wake-up cost several microseconds. (rcu::HashMap's stripes,
+//               held about 100 ns each, use a cheaper internal spin lock: internal/spin_lock.h.)
 // Misuse:       R2 (see README "Rules"): `AssertHeld()` aborts with "R2:" when the calling
 //               thread does not hold the mutex. Locking it twice on one thread is undefined, as
 //               for std::mutex.

@@ -205,7 +205,7 @@ void Reclaimer::WorkerLoop(Worker& self) {
       }
     }
     progress_.notify_all();
-    if (collected) {
+    if (collected || gp_requested) {
       Accumulate();
       continue;
     }
@@ -217,16 +217,21 @@ void Reclaimer::WorkerLoop(Worker& self) {
 void Reclaimer::Accumulate() {
   // Let callbacks accumulate for a while before the next grace period, as the kernel does: one
   // grace period (one membarrier, which interrupts every running thread of the process) then
-  // serves a millisecond's worth of callbacks instead of a few. A Barrier(), back-pressure, a
-  // StartPoll() or shutdown wakes the thread at once.
-  const auto until = std::chrono::steady_clock::now() + kAccumulate;
+  // serves a millisecond's worth of callbacks instead of a few. A Barrier(), back-pressure or
+  // shutdown wakes the thread at once; a StartPoll() request ends the pause too, but no sooner
+  // than kPace after the last grace period, so that a stream of requests (a hash map recycles its
+  // slots a batch at a time) costs one grace period per kPace instead of one per request.
+  const auto now = std::chrono::steady_clock::now();
+  const auto until = now + kAccumulate;
+  const auto paced = now + kPace;
   for (;;) {
     const uint32_t generation = work_word_.load(std::memory_order_acquire);
     if (stop_.load(std::memory_order_acquire) || expedite_.load(std::memory_order_relaxed)) {
       return;
     }
-    if (MustWake()) return;
-    const auto left = until - std::chrono::steady_clock::now();
+    if (BarrierRequested()) return;
+    const bool requested = gp_requested_.load(std::memory_order_acquire);
+    const auto left = (requested ? paced : until) - std::chrono::steady_clock::now();
     if (left <= std::chrono::nanoseconds::zero()) return;
     FutexWait(&work_word_, generation,
               std::chrono::duration_cast<std::chrono::nanoseconds>(left).count());
@@ -245,7 +250,10 @@ void Reclaimer::Idle() {
 }
 
 bool Reclaimer::MustWake() const {
-  if (gp_requested_.load(std::memory_order_acquire)) return true;
+  return gp_requested_.load(std::memory_order_acquire) || BarrierRequested();
+}
+
+bool Reclaimer::BarrierRequested() const {
   UpdateLock lock(mu_);
   return barrier_request_.load(std::memory_order_acquire) > collected_seq_;
 }

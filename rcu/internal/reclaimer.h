@@ -13,7 +13,8 @@
 //            earlier batch has been invoked (with several workers, grace periods overlap but
 //            callbacks never run out of order);
 //   pause    about a millisecond, so that the next grace period serves many callbacks (a
-//            Barrier(), back-pressure, a StartPoll() or shutdown ends the pause at once).
+//            Barrier(), back-pressure or shutdown ends the pause at once; a StartPoll() ends it
+//            kPace after the grace period, so that StartPoll() streams are paced too).
 //
 // With nothing to collect a worker sleeps on a futex; the first callback a thread queues into an
 // empty chain wakes it. Barrier() asks for one more collection and waits until every batch up to
@@ -110,6 +111,8 @@ class Reclaimer {
 
   // How long a worker lets callbacks accumulate between batches (see Accumulate()).
   static constexpr std::chrono::microseconds kAccumulate{1000};
+  // The shortest time between grace periods that StartPoll() requests start (see Accumulate()).
+  static constexpr std::chrono::microseconds kPace{250};
 
   void StartWorkers() ABSL_LOCKS_EXCLUDED(mu_);
   void StartIfQueued() ABSL_LOCKS_EXCLUDED(mu_);
@@ -120,6 +123,7 @@ class Reclaimer {
   void Invoke(Batch& batch);
   bool AnythingQueued() const;
   bool MustWake() const ABSL_LOCKS_EXCLUDED(mu_);
+  bool BarrierRequested() const ABSL_LOCKS_EXCLUDED(mu_);
   int64_t ApproximatePending() const;
   void Wake();
   void Throttle() ABSL_LOCKS_EXCLUDED(mu_);

@@ -34,11 +34,11 @@
 //   So a hot key keeps to the slots nearest its home, which its earlier values leave free a grace
 //   period later. (The first version placed every replacement after the old entry: under skewed
 //   updates hot keys walked down their probes and the array was rebuilt again and again.)
-// Updates: under the key's stripe (hash % kStripes), so no two updaters work on one key; they
-//   claim free slots (kEmpty or kDeleted) with a compare-and-swap on the control word and change
-//   the bytes they own (their key's, their claim's) with one atomic XOR each. An update also holds
-//   a read-side section: its probe reads other keys' slots, which other stripes may retire and
-//   recycle meanwhile.
+// Updates: under the key's stripe (hash % kStripes; a SpinLock, spin_lock.h says why), so no two
+//   updaters work on one key; they claim free slots (kEmpty or kDeleted) with a compare-and-swap
+//   on the control word and change the bytes they own (their key's, their claim's) with one
+//   atomic XOR each. An update also holds a read-side section: its probe reads other keys' slots,
+//   which other stripes may retire and recycle meanwhile.
 // Slot reuse: an erased or replaced slot turns kRetiring and joins its stripe's open batch; a
 //   batch of 1/512 of the slots is closed with a grace-period cookie (Domain::StartPoll()) and,
 //   once the cookie completes, its slots turn kDeleted: no lookup that saw them full is still
@@ -87,7 +87,7 @@
 #include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "rcu/domain.h"
-#include "rcu/update_mutex.h"
+#include "rcu/internal/spin_lock.h"
 #include "rcu/version.h"
 
 namespace rcu::internal {
@@ -285,8 +285,9 @@ class HashTable {
         // recycle meanwhile (without it, ThreadSanitizer saw a recycled slot's write race with
         // the read).
         ReadGuard section(domain_);
+        Prefetch(hash);
         Stripe& stripe = StripeFor(hash);
-        UpdateLock lock(stripe.mu);
+        SpinLockGuard lock(stripe.mu);
         Recycle(stripe);
         Array& array = *array_.load(std::memory_order_relaxed);
         const std::vector<Probe>& versions = Locate(array, stripe, hash, EntryOf(fresh).key);
@@ -318,8 +319,9 @@ class HashTable {
     Result result;
     {
       ReadGuard section(domain_);  // as in Link()
+      Prefetch(hash);
       Stripe& stripe = StripeFor(hash);
-      UpdateLock lock(stripe.mu);
+      SpinLockGuard lock(stripe.mu);
       Recycle(stripe);
       Array& array = *array_.load(std::memory_order_relaxed);
       const std::vector<Probe>& versions = Locate(array, stripe, hash, key);
@@ -399,7 +401,7 @@ class HashTable {
   };
 
   struct alignas(64) Stripe {
-    UpdateMutex mu;
+    SpinLock mu;
     Batch open ABSL_GUARDED_BY(mu);    // since `closed` was closed
     Batch closed ABSL_GUARDED_BY(mu);  // waiting for `cookie`
     GracePeriodCookie cookie ABSL_GUARDED_BY(mu);
@@ -452,6 +454,14 @@ class HashTable {
         fn(g * 8 + static_cast<size_t>(i), group.slots[i]);
       }
     }
+  }
+
+  // Starts loading the home group of `hash` for writing, so that the cache miss overlaps with
+  // taking the stripe (whose line another updater may hold). Requires: a read-side section (the
+  // array may be replaced meanwhile, but not freed).
+  void Prefetch(size_t hash) const {
+    const Array& array = *array_.load(std::memory_order_acquire);
+    __builtin_prefetch(&array.groups()[Home(array, hash)], /*rw=*/1);
   }
 
   // Just before the first slot of `hash`'s probe.
