@@ -2,9 +2,11 @@
 
 #include <atomic>
 #include <memory>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -89,6 +91,114 @@ TEST(ReplaceMapTest, SnapshotsAreConsistentAcrossKeys) {
   for (auto& t : readers) t.join();
   EXPECT_EQ(inconsistent.load(), 0u);
   EXPECT_EQ(torn.load(), 0u);
+  EXPECT_GT(reads.load(), 0u);
+}
+
+// Larger maps are split into shards that versions share (an update copies one): through
+// growth and shrinkage (the shard count changes with the size) and edits of many keys, every
+// version matches a reference map, and values behind pointers are all freed once.
+TEST(ReplaceMapTest, ShardedMapsMatchAReferenceThroughGrowthAndShrinkage) {
+  testutil::Tracker tracker;
+  Domain domain;
+  {
+    ReplaceMap<uint64_t, testutil::Counted> map(domain);
+    std::unordered_map<uint64_t, int64_t> reference;
+    std::mt19937_64 rng(17);
+    const auto check = [&] {
+      ReadGuard guard(domain);
+      const auto& version = map.Snapshot(guard);
+      ASSERT_EQ(version.size(), reference.size());
+      size_t visited = 0;
+      version.ForEach([&](uint64_t key, const testutil::Counted& value) {
+        ++visited;
+        ASSERT_EQ(reference.at(key), value.value());
+      });
+      ASSERT_EQ(visited, reference.size());
+      for (uint64_t k = 0; k < 40; ++k) {  // absent keys too
+        const uint64_t key = rng() % 30000;
+        const testutil::Counted* found = version.Find(key);
+        const auto it = reference.find(key);
+        ASSERT_EQ(found != nullptr, it != reference.end()) << key;
+        if (found != nullptr) {
+          ASSERT_EQ(found->value(), it->second);
+        }
+      }
+    };
+    int64_t next = 0;
+    for (const uint64_t target : {20000, 300, 9000, 0}) {  // grow, shrink, grow, empty
+      while (reference.size() != target) {
+        const bool grow = reference.size() < target;
+        map.Edit([&](auto& e) {  // up to 100 keys in one version, in many shards
+          for (int i = 0; i < 100 && reference.size() != target; ++i) {
+            const uint64_t key = rng() % 30000;
+            if (grow || rng() % 4 == 0) {
+              e.Set(key, testutil::Counted(tracker, ++next));
+              reference[key] = next;
+            } else {
+              EXPECT_EQ(e.Erase(key), reference.erase(key) == 1);  // mostly absent keys
+              if (reference.empty()) continue;
+              const uint64_t present = reference.begin()->first;
+              EXPECT_TRUE(e.Erase(present));
+              reference.erase(present);
+            }
+          }
+        });
+        if (rng() % 8 == 0) {
+          const uint64_t key = rng() % 30000;
+          map.InsertOrAssign(key, testutil::Counted(tracker, ++next));
+          reference[key] = next;
+        }
+        if (rng() % 16 == 0) check();
+      }
+      check();
+    }
+  }
+  domain.Barrier();
+  EXPECT_EQ(tracker.live.load(), 0);
+}
+
+// A snapshot of a sharded map is one version across all its shards: readers check that every
+// key of a 4096-key map holds the same generation while edits rewrite all of them, and while
+// other edits grow and shrink the map across shard counts.
+TEST(ReplaceMapTest, ShardedSnapshotsAreOneVersion) {
+  Domain domain;
+  ReplaceMap<uint64_t, uint64_t> map(domain);
+  constexpr uint64_t kKeys = 4096;
+  map.Edit([](auto& e) {
+    for (uint64_t k = 0; k < kKeys; ++k) e.Set(k, 0);
+  });
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> mixed{0}, reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        ReadGuard guard(domain);
+        const auto& v = map.Snapshot(guard);
+        const uint64_t generation = *v.Find(0);
+        for (uint64_t k = 1; k < kKeys; k += 7) {
+          if (*v.Find(k) != generation) mixed.fetch_add(1);
+        }
+        reads.fetch_add(1, std::memory_order_relaxed);
+      }
+    });
+  }
+  for (uint64_t generation = 1; generation <= 300; ++generation) {
+    map.Edit([&](auto& e) {
+      for (uint64_t k = 0; k < kKeys; ++k) e.Set(k, generation);
+      // Extra keys come and go: the shard count changes under the readers.
+      for (uint64_t k = kKeys; k < kKeys * (1 + generation % 3); ++k) {
+        if (generation % 2 == 0) {
+          e.Set(k, 0);
+        } else {
+          e.Erase(k);
+        }
+      }
+    });
+  }
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(mixed.load(), 0u);
   EXPECT_GT(reads.load(), 0u);
 }
 
@@ -225,6 +335,13 @@ std::unique_ptr<ReplaceMap<uint64_t, testutil::Counted>> MakeCountedMap(Domain& 
   return std::make_unique<ReplaceMap<uint64_t, testutil::Counted>>(domain);
 }
 
+// The same over 2048 keys: a sharded map, whose edits drop shards as well as values.
+void UpdateCountedSharded(ReplaceMap<uint64_t, testutil::Counted>& map, uint64_t i,
+                          testutil::Tracker& tracker) {
+  UpdateCounted(map, i, tracker);
+  map.InsertOrAssign(64 + (i * 7919) % 2048, testutil::Counted(tracker, static_cast<int64_t>(i)));
+}
+
 TEST(ReplaceMapTest, UpdatesFromCallbacksUnderBackPressure) {
   testutil::UpdatesFromCallbacksUnderBackPressure(MakeCountedMap, UpdateCounted);
 }
@@ -235,6 +352,14 @@ TEST(ReplaceMapTest, BarrierAndDomainDestructionDestroyEveryValue) {
 
 TEST(ReplaceMapTest, ExitDestroysEveryRetiredValue) {
   testutil::ExitDestroysEveryRetiredValue(MakeCountedMap, UpdateCounted);
+}
+
+TEST(ReplaceMapTest, ShardedBarrierAndDomainDestructionDestroyEveryValue) {
+  testutil::BarrierAndDomainDestructionDestroyEveryValue(MakeCountedMap, UpdateCountedSharded);
+}
+
+TEST(ReplaceMapTest, ShardedExitDestroysEveryRetiredValue) {
+  testutil::ExitDestroysEveryRetiredValue(MakeCountedMap, UpdateCountedSharded, 6000);
 }
 
 }  // namespace

@@ -4,36 +4,41 @@
 //
 // `rcu::ReplaceMap<K, V>` is a map whose readers only ever see whole, const values, and whole
 // versions of the map: "RCU updates by replacing, never in place" (the kernel's
-// list_replace_rcu()). An update copies, modifies the copy and publishes it; readers keep the
-// version they started with. Use it for configuration and feature-flag stores, small routing
-// tables, anything where a reader must see several keys from one consistent state. Do not use it
-// for large maps that change often: every update copies the map's table (O(n)). For large maps
-// with per-key updates use rcu::HashMap, which replaces one entry at a time (readers still see
-// whole values) but gives no multi-key snapshot.
+// list_replace_rcu()). An update copies what it changes, modifies the copy and publishes a new
+// version; readers keep the version they started with. Use it for configuration and feature-flag
+// stores, small routing tables, anything where a reader must see several keys from one
+// consistent state. For large maps with many per-key updates and no need for a multi-key
+// snapshot, use rcu::HashMap, which replaces one entry at a time (readers still see whole
+// values).
 //
 // Where the crossover lies (//benchmarks:replace_map_benchmark, uint64_t keys, 16-byte values, one
 // updater thread, on the machine of benchmarks/results/report.md):
 //
-//   keys in the map              100      1K      10K     100K
-//   ReplaceMap one-key update    1.3 us   11 us   113 us  1.15 ms  (about 11 ns per key: a copy)
+//   keys in the map              100      1K       10K      100K
+//   ReplaceMap one-key update    2.8 us   4.6 us   4.3 us   9.8 us  (one shard and the directory)
+//   (0.1.0 copied it all)        1.3 us   11 us    118 us   1.14 ms
 //   rcu::HashMap update          about 0.2 us at every size
 //   flat map under a lock        about 0.02 us at every size
 //
-// An updater therefore manages about 9,000 one-key updates a second on 10K keys, 900 on 100K.
-// Readers pay for updates too: each new version is a new table, cold in their caches. At 10K keys
-// and one update a millisecond, lookups ran at 0.55x (1 reader) and 0.56x (2 readers) an
-// unsynchronized absl::flat_hash_map of the same contents (0.72x and 0.70x with no updater: the
-// read-side section and the load of the version), and 2.7x and 7.8x an absl::flat_hash_map under
-// std::shared_mutex. So: ReplaceMap while updates stay below about a thousand a second per 10K
-// keys, or whenever readers need a multi-key snapshot; Edit() applies any number of changes for
-// the price of one copy. Beyond that, rcu::HashMap: per-key updates at any size, lookups at about
-// the speed of a flat map, no snapshot.
+// An updater therefore manages about 200,000 one-key updates a second on 10K keys. At 10K keys
+// and one update a millisecond, lookups ran at 0.61x (1 reader) and 0.56x (2 readers) an
+// unsynchronized absl::flat_hash_map of the same contents (0.63x and 0.59x with no updater: the
+// read-side section, and the version and shard between the reader and the entry), and ahead of
+// an absl::flat_hash_map under std::shared_mutex (README, Benchmarks). So: ReplaceMap whenever
+// readers need a multi-key snapshot, or updates are rare enough that a few microseconds each do
+// not matter; Edit() applies any number of changes in one version. For update-heavy maps,
+// rcu::HashMap: about 0.2 us an update, lookups at about the speed of a flat map, no snapshot.
 //
-// Structure:    a published, immutable version: an absl::flat_hash_map from key to value, read
-//               like an unsynchronized one. Values that are trivially copyable and at most 32
-//               bytes live in the table itself; others live behind a `const V*`, and versions
-//               share them. An update builds the next version (the table copied, one entry
-//               changed), publishes it, and retires the old table and the value it dropped.
+// Structure:    a published, immutable version: a directory of shards (a power of two of them,
+//               about sqrt(8n) and at least 64 keys each; one for small maps), picked by the
+//               key's hash. A shard is an immutable open-addressing table in one allocation
+//               (tag bytes, then the entries), shared by every version that did not change it.
+//               Values that are trivially copyable and at most 32 bytes live in the shard
+//               itself; others live behind a `const V*`, and versions share them. An update
+//               builds the next version: the directory copied, each shard it changes rebuilt
+//               (the shard count changes with the size: then every shard is rebuilt); it
+//               publishes it and retires the old directory, the shards it dropped and the
+//               values it dropped.
 // Read side:    `Find(guard, key)` returns a `const V*`; `Snapshot(guard)` returns the version
 //               itself, so that several lookups see one state (M3: two Find() calls in one
 //               section may see two versions). Both stay valid until the guard's outermost
@@ -44,9 +49,11 @@
 //               returns (M1: no value is modified in place; M2: a reader sees the old value or
 //               the new one, whole).
 // Reclamation:  old versions and replaced values are retired on the map's domain.
-// Progress:     reads wait-free; updates block on the map's lock and cost O(n).
+// Progress:     reads wait-free; updates block on the map's lock and cost O(sqrt(n)) (O(n)
+//               when the shard count changes: amortized over the updates that changed the size).
 // Values:       any move-constructible V, move-only types included (values behind pointers are
-//               shared between versions, never copied; inline values are copied with the table).
+//               shared between versions, never copied; inline values are copied with their
+//               shard).
 //               Every update gives the strong guarantee.
 // Misuse:       M1 (values are const to readers: modifying one does not compile), M2 by
 //               construction, M3 (the snapshot API; documented), M4 (an Edit() function that
@@ -65,16 +72,23 @@
 #ifndef RCU_CONTAINERS_REPLACE_MAP_H_
 #define RCU_CONTAINERS_REPLACE_MAP_H_
 
+#include <algorithm>
 #include <atomic>
+#include <bit>
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 #include <memory>
+#include <new>
 #include <type_traits>
 #include <utility>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "rcu/callback.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
@@ -97,6 +111,100 @@ class ReplaceMap {
     }
   }
 
+  static constexpr int kShardShift = 40;  // hash bits 40 and up pick the shard
+  static constexpr size_t kMinShardKeys = 64;
+
+  // How many shards a version of `n` keys has: a power of two, at least kMinShardKeys keys each,
+  // and about sqrt(8n) (an update copies one shard, n / shards keys, and the directory, shards
+  // pointers: the two costs meet there).
+  static size_t ShardsFor(size_t n) {
+    size_t shards = 1;
+    while (2 * shards * kMinShardKeys <= n && 4 * shards * shards <= 8 * n &&
+           2 * shards <= (size_t{1} << (64 - kShardShift))) {
+      shards *= 2;
+    }
+    return shards;
+  }
+
+  // An edit's working copy of one shard.
+  using Scratch = absl::flat_hash_map<K, Slot>;
+
+  // One shard of a version: an immutable open-addressing table in one allocation (its header,
+  // a tag byte per slot, then the entries), built whole by the edit that changed it and shared
+  // by the versions after it that did not. A lookup reads the header and the tags (one line for
+  // a shard of up to about 48 slots' tags) and then the entry: no more dependent loads than an
+  // absl::flat_hash_map held in the version, although versions share shards. Tags: 0 empty,
+  // else 0x80 and hash bits 57 to 63; linear probing, at most half full.
+  class Shard {
+   public:
+    using Entry = std::pair<const K, Slot>;
+
+    // A shard holding the entries of `scratch`. Throws (std::bad_alloc, or what copying a key
+    // throws) and leaks nothing.
+    static Shard* Build(const Scratch& scratch) {
+      const size_t capacity = std::bit_ceil(std::max<size_t>(8, 2 * scratch.size()));
+      void* memory = ::operator new(EntriesOffset(capacity) + capacity * sizeof(Entry),
+                                    std::align_val_t(kAlign));
+      Shard* shard = new (memory) Shard(capacity - 1);
+      std::memset(shard->tags(), 0, capacity);
+      try {
+        for (const auto& [key, slot] : scratch) {
+          const size_t hash = absl::Hash<K>{}(key);
+          size_t i = hash & shard->mask_;
+          while (shard->tags()[i] != 0) i = (i + 1) & shard->mask_;
+          new (&shard->entries()[i]) Entry(key, slot);
+          shard->tags()[i] = Tag(hash);
+          ++shard->size_;
+        }
+      } catch (...) {
+        Destroy(shard);
+        throw;
+      }
+      return shard;
+    }
+    // Destroys the entries (not what pointer slots point to) and frees the shard.
+    static void Destroy(Shard* shard) {
+      shard->ForEachEntry([](Entry& entry) { entry.~Entry(); });
+      shard->~Shard();
+      ::operator delete(shard, std::align_val_t(kAlign));
+    }
+
+    const Slot* Find(const K& key, size_t hash) const {
+      const uint8_t tag = Tag(hash);
+      for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
+        const uint8_t t = tags()[i];
+        if (t == 0) return nullptr;
+        if (t == tag && entries()[i].first == key) return &entries()[i].second;
+      }
+    }
+    // fn(Entry&) for every entry.
+    template <typename Fn>
+    void ForEachEntry(Fn fn) const {
+      for (size_t i = 0; i <= mask_; ++i) {
+        if (tags()[i] != 0) fn(const_cast<Entry&>(entries()[i]));
+      }
+    }
+    size_t size() const { return size_; }
+
+   private:
+    static constexpr size_t kAlign = std::max(alignof(Entry), alignof(size_t));
+    static uint8_t Tag(size_t hash) { return static_cast<uint8_t>(0x80 | (hash >> 57)); }
+    static size_t EntriesOffset(size_t capacity) {
+      return (sizeof(Shard) + capacity + kAlign - 1) / kAlign * kAlign;
+    }
+    explicit Shard(size_t mask) : mask_(mask) {}
+
+    uint8_t* tags() { return reinterpret_cast<uint8_t*>(this + 1); }
+    const uint8_t* tags() const { return reinterpret_cast<const uint8_t*>(this + 1); }
+    Entry* entries() const {
+      return std::launder(reinterpret_cast<Entry*>(
+          reinterpret_cast<char*>(const_cast<Shard*>(this)) + EntriesOffset(mask_ + 1)));
+    }
+
+    const size_t mask_;  // slots - 1
+    size_t size_ = 0;
+  };
+
  public:
   // One immutable version of the map.
   class Version {
@@ -105,27 +213,59 @@ class ReplaceMap {
     //
     // The value for `key` in this version, or null.
     const V* Find(const K& key) const {
-      auto it = entries_.find(key);
-      return it == entries_.end() ? nullptr : Address(it->second);
+      const size_t hash = absl::Hash<K>{}(key);
+      const Slot* slot = shards()[Index(hash)]->Find(key, hash);
+      return slot == nullptr ? nullptr : Address(*slot);
     }
-    size_t size() const { return entries_.size(); }
+    size_t size() const { return size_; }
 
     // Version::ForEach()
     //
     // Calls fn(const K&, const V&) for every entry of this version.
     template <typename Fn>
     void ForEach(Fn fn) const {
-      for (const auto& [key, slot] : entries_) fn(key, *Address(slot));
+      for (size_t i = 0; i <= mask_; ++i) {
+        shards()[i]->ForEachEntry(
+            [&](const typename Shard::Entry& entry) { fn(entry.first, *Address(entry.second)); });
+      }
     }
 
    private:
     friend class ReplaceMap;
-    CallbackHead head_;  // retires this version's table (not its values)
-    absl::flat_hash_map<K, Slot> entries_;
-  };
+    // A version with room for `shard_count` shard pointers after it (not set).
+    static Version* Create(size_t shard_count) {
+      void* memory = ::operator new(sizeof(Version) + shard_count * sizeof(Shard*));
+      return new (memory) Version(shard_count);
+    }
+    // Frees the version, not its shards.
+    static void Destroy(Version* v) {
+      v->~Version();
+      ::operator delete(v);
+    }
+    struct Deleter {
+      void operator()(Version* v) const { Destroy(v); }
+    };
+    explicit Version(size_t shard_count) : mask_(shard_count - 1) {}
 
-  explicit ReplaceMap(Domain& domain = Domain::Default())
-      : domain_(domain), current_(new Version) {}
+    size_t shard_count() const { return mask_ + 1; }
+    size_t Index(size_t hash) const { return (hash >> kShardShift) & mask_; }
+    Shard** shards() { return reinterpret_cast<Shard**>(this + 1); }
+    Shard* const* shards() const { return reinterpret_cast<Shard* const*>(this + 1); }
+
+    CallbackHead head_;  // retires this version and `dropped_` (not the values)
+    const size_t mask_;  // shards - 1
+    size_t size_ = 0;
+    // Update side: the shards this version has and its successor does not (freed with it).
+    std::vector<Shard*> dropped_;
+    // The shard pointers follow the object (Create()).
+  };
+  static_assert(alignof(Version) >= alignof(Shard*));
+
+  explicit ReplaceMap(Domain& domain = Domain::Default()) : domain_(domain) {
+    std::unique_ptr<Version, typename Version::Deleter> v(Version::Create(1));
+    v->shards()[0] = Shard::Build(Scratch());
+    current_.store(v.release(), std::memory_order_relaxed);
+  }
   ReplaceMap(const ReplaceMap&) = delete;
   ReplaceMap& operator=(const ReplaceMap&) = delete;
 
@@ -135,10 +275,13 @@ class ReplaceMap {
   // reached the map.
   ~ReplaceMap() {
     Version* v = current_.load(std::memory_order_relaxed);
-    if constexpr (!kInline) {
-      for (auto& [key, value] : v->entries_) delete value;
+    for (size_t i = 0; i < v->shard_count(); ++i) {
+      if constexpr (!kInline) {
+        v->shards()[i]->ForEachEntry([](auto& entry) { delete entry.second; });
+      }
+      Shard::Destroy(v->shards()[i]);
     }
-    delete v;
+    Version::Destroy(v);
   }
 
   // ReplaceMap::Snapshot()
@@ -168,20 +311,32 @@ class ReplaceMap {
     // Editor::Find()
     //
     // The value for `key` in the version being built (edits so far included), or null.
-    const V* Find(const K& key) const { return next_->Find(key); }
+    const V* Find(const K& key) const {
+      const size_t hash = absl::Hash<K>{}(key);
+      const size_t i = current_->Index(hash);
+      if (const Scratch* scratch = scratch_[i].get(); scratch != nullptr) {
+        auto it = scratch->find(key);
+        return it == scratch->end() ? nullptr : Address(it->second);
+      }
+      const Slot* slot = current_->shards()[i]->Find(key, hash);
+      return slot == nullptr ? nullptr : Address(*slot);
+    }
 
     // Editor::Set()
     //
     // Maps `key` to `value` in the next version.
     void Set(const K& key, V value) {
       if constexpr (kInline) {
-        next_->entries_.insert_or_assign(key, value);
+        if (Writable(key).insert_or_assign(key, value).second) ++size_;
       } else {
         std::unique_ptr<const V> owned(new V(std::move(value)));
+        Scratch& scratch = Writable(key);
         created_.insert(owned.get());
         const V* fresh = owned.release();
-        auto [it, inserted] = next_->entries_.try_emplace(key, fresh);
-        if (!inserted) {
+        auto [it, inserted] = scratch.try_emplace(key, fresh);
+        if (inserted) {
+          ++size_;
+        } else {
           Drop(it->second);
           it->second = fresh;
         }
@@ -193,24 +348,95 @@ class ReplaceMap {
     //
     // Removes `key` from the next version; returns whether it was there.
     bool Erase(const K& key) {
-      auto it = next_->entries_.find(key);
-      if (it == next_->entries_.end()) return false;
+      if (Find(key) == nullptr) return false;  // no copy of the shard for nothing
+      Scratch& scratch = Writable(key);
+      auto it = scratch.find(key);
       if constexpr (!kInline) Drop(it->second);
-      next_->entries_.erase(it);
+      scratch.erase(it);
+      --size_;
       changed_ = true;
       return true;
     }
 
     Editor(const Editor&) = delete;
     Editor& operator=(const Editor&) = delete;
-    // An edit that did not publish (its function threw) frees the values it created.
+    // An edit that did not publish (its function threw) frees the shards and values it created.
     ~Editor() {
       for (const V* value : created_) delete value;
+      for (Shard* shard : built_) Shard::Destroy(shard);
     }
 
    private:
     friend class ReplaceMap;
     Editor() = default;
+
+    void Start(const Version& current) {
+      current_ = &current;
+      size_ = current.size_;
+      scratch_.resize(current.shard_count());
+    }
+
+    // The working copy of `key`'s shard, copied from the published one on the edit's first
+    // change to it. Throws (std::bad_alloc, or what copying a key throws) before any change.
+    Scratch& Writable(const K& key) {
+      const size_t i = current_->Index(absl::Hash<K>{}(key));
+      if (scratch_[i] == nullptr) {
+        touched_.reserve(touched_.size() + 1);
+        auto scratch = std::make_unique<Scratch>();
+        current_->shards()[i]->ForEachEntry(
+            [&](const typename Shard::Entry& entry) { scratch->emplace(entry); });
+        scratch_[i] = std::move(scratch);
+        touched_.push_back(i);
+      }
+      return *scratch_[i];
+    }
+
+    // The next version: the published directory with the touched shards rebuilt, or, when the
+    // size has left the range its shard count serves (a half of it, or a quarter), every shard
+    // rebuilt for ShardsFor(size), so that an update keeps copying about sqrt(8n) keys. Sets
+    // `replaced_`. Throws before publishing anything (built_ frees what it built).
+    Version* Build() {
+      const size_t now = current_->shard_count();
+      size_t shards = ShardsFor(size_);
+      if (shards < 2 * now && 4 * shards > now) shards = now;
+      std::unique_ptr<Version, typename Version::Deleter> next(Version::Create(shards));
+      next->size_ = size_;
+      std::vector<std::unique_ptr<Scratch>> rebuilt;
+      std::vector<size_t> indices;
+      if (shards == now) {
+        std::copy_n(current_->shards(), now, next->shards());
+        for (size_t i : touched_) {
+          indices.push_back(i);
+          rebuilt.push_back(std::move(scratch_[i]));
+        }
+        replaced_.reserve(touched_.size());
+        for (size_t i : touched_) replaced_.push_back(current_->shards()[i]);
+      } else {
+        rebuilt.resize(shards);
+        for (size_t i = 0; i < shards; ++i) {
+          rebuilt[i] = std::make_unique<Scratch>();
+          indices.push_back(i);
+        }
+        const auto add = [&](const K& key, const Slot& slot) {
+          rebuilt[next->Index(absl::Hash<K>{}(key))]->emplace(key, slot);
+        };
+        for (size_t i = 0; i < now; ++i) {
+          if (scratch_[i] != nullptr) {
+            for (const auto& [key, slot] : *scratch_[i]) add(key, slot);
+          } else {
+            current_->shards()[i]->ForEachEntry(
+                [&](const typename Shard::Entry& entry) { add(entry.first, entry.second); });
+          }
+        }
+        replaced_.assign(current_->shards(), current_->shards() + now);
+      }
+      built_.reserve(indices.size());
+      for (size_t n = 0; n < indices.size(); ++n) {
+        built_.push_back(Shard::Build(*rebuilt[n]));
+        next->shards()[indices[n]] = built_.back();
+      }
+      return next.release();
+    }
 
     // A value leaves the next version: one created in this edit was never visible and goes at
     // once; one from the published version is retired after its readers.
@@ -222,7 +448,12 @@ class ReplaceMap {
       }
     }
 
-    std::unique_ptr<Version> next_;
+    const Version* current_ = nullptr;
+    size_t size_ = 0;                                // of the next version
+    std::vector<std::unique_ptr<Scratch>> scratch_;  // by shard of `current_`: changed ones
+    std::vector<size_t> touched_;                    // their indices, in order
+    std::vector<Shard*> built_;              // shards this edit built (its own until published)
+    std::vector<Shard*> replaced_;           // the published version's shards the next one dropped
     absl::flat_hash_set<const V*> created_;  // not published yet: this edit owns them
     std::vector<const V*> dropped_;
     bool changed_ = false;
@@ -250,12 +481,14 @@ class ReplaceMap {
     {
       UpdateLock lock(mu_);
       old = current_.load(std::memory_order_relaxed);
-      editor.next_ = std::make_unique<Version>();
-      editor.next_->entries_ = old->entries_;  // inline values, or pointers the versions share
+      editor.Start(*old);
       fn(editor);
       if (!editor.changed_) return;
-      current_.store(editor.next_.release(), std::memory_order_release);
-      editor.created_.clear();  // published: the map owns them now
+      current_.store(editor.Build(), std::memory_order_release);
+      // Published: the map owns what the edit created; the old version frees what it dropped.
+      editor.created_.clear();
+      editor.built_.clear();
+      old->dropped_.swap(editor.replaced_);
     }
     domain_.Call(&old->head_, &RetireVersion);
     for (const V* value : editor.dropped_) domain_.Retire(const_cast<V*>(value));  // M2
@@ -324,7 +557,11 @@ class ReplaceMap {
   Domain& domain() const { return domain_; }
 
  private:
-  static void RetireVersion(CallbackHead* head) { delete ContainerOf(head, &Version::head_); }
+  static void RetireVersion(CallbackHead* head) {
+    Version* v = ContainerOf(head, &Version::head_);
+    for (Shard* shard : v->dropped_) Shard::Destroy(shard);
+    Version::Destroy(v);
+  }
 
   Domain& domain_;
   mutable UpdateMutex mu_;
