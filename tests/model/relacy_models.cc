@@ -1,6 +1,8 @@
 // Relacy models of the core's ordering arguments under the C++ memory model (README "Torture and
-// model checking"). Each model is the algorithm of rcu/internal/read_side.h, grace_periods.cc and
-// reclaimer.cc cut to the accesses one pairing needs, with LightFence() and HeavyFence() written as
+// model checking"), and of rcu::HashMap's table. Each model is the algorithm of
+// rcu/internal/read_side.h, grace_periods.cc, reclaimer.cc or
+// rcu/containers/internal/hash_table.h cut to the accesses one pairing needs, with LightFence()
+// and HeavyFence() written as
 // what they are in the model: std::atomic_thread_fence(seq_cst) (rcu/internal/sys.h). Objects are
 // rl::var, so Relacy reports a use that is not ordered after a free as a data race; lost wake-ups
 // are caught by checking, at the end, that a waiter that went to sleep was woken.
@@ -17,6 +19,19 @@
 #include <relacy/relacy.hpp>
 
 namespace {
+
+// A grace period against one reader: [F1] heavy, a new epoch, then [R1]/[R2]: wait until the
+// reader is outside every section, or in one that began after the epoch advanced.
+void GracePeriod(rl::atomic<unsigned>& ctr, rl::atomic<unsigned>& epoch) {
+  rl::atomic_thread_fence(rl::memory_order_seq_cst);  // [F1] heavy
+  const unsigned target = epoch.load(rl::memory_order_relaxed) + 1;
+  epoch.store(target, rl::memory_order_relaxed);
+  for (;;) {
+    const unsigned c = ctr.load(rl::memory_order_acquire);
+    if (c == 0 || c >= target) break;
+    rl::yield(1, $);
+  }
+}
 
 // A reader that the grace period must not free from under: [F1] (entry fence against the grace
 // period's heavy fence) and [R1]/[R2] (the counter's release stores against the scan's acquire
@@ -45,15 +60,8 @@ struct GracePeriodModel : rl::test_suite<GracePeriodModel<kBusted>, 2> {
         ctr.store(0, rl::memory_order_release);  // [R2]
       }
     } else {
-      published.store(2, rl::memory_order_release);       // unpublish A
-      rl::atomic_thread_fence(rl::memory_order_seq_cst);  // [F1] heavy
-      const unsigned target = epoch.load(rl::memory_order_relaxed) + 1;
-      epoch.store(target, rl::memory_order_relaxed);
-      for (;;) {
-        const unsigned c = ctr.load(rl::memory_order_acquire);
-        if (c == 0 || c >= target) break;
-        rl::yield(1, $);
-      }
+      published.store(2, rl::memory_order_release);  // unpublish A
+      GracePeriod(ctr, epoch);
       a_alive($) = 0;  // free A
     }
   }
@@ -208,6 +216,117 @@ struct IdleWakeModel : rl::test_suite<IdleWakeModel<kBusted>, 2> {
   }
 };
 
+// rcu::HashMap's table (rcu/containers/internal/hash_table.h), one group's control word per
+// rl::atomic, its slots as rl::var. Byte values: kEmpty, kBusy, kRetiring, kDeleted, or a tag.
+constexpr unsigned kEmpty = 0x80, kBusy = 0xFF, kRetiring = 0xFB, kDeleted = 0xFE, kTag = 0x2A;
+
+// [P1] publishing a slot: the updater claims it (acquire compare-and-swap), writes the entry, and
+// turns its byte into the tag with a release XOR; a lookup loads the word with acquire and reads
+// the entry when it sees the tag. The twin publishes with a relaxed XOR: the lookup's read of the
+// entry races with its write.
+template <bool kBusted>
+struct HashPublishModel : rl::test_suite<HashPublishModel<kBusted>, 2> {
+  rl::atomic<unsigned> control;
+  rl::var<int> slot;
+
+  void before() {
+    control.store(kEmpty, rl::memory_order_relaxed);
+    slot($) = 0;
+  }
+
+  void thread(unsigned index) {
+    if (index == 0) {  // HashTable::Place()
+      unsigned word = kEmpty;
+      RL_ASSERT(control.compare_exchange_strong(word, kBusy, rl::memory_order_acquire));
+      slot($) = 42;
+      if (kBusted) {
+        control.fetch_xor(kBusy ^ kTag, rl::memory_order_relaxed);
+      } else {
+        control.fetch_xor(kBusy ^ kTag, rl::memory_order_release);  // [P1]
+      }
+    } else {  // HashTable::Search()
+      if (control.load(rl::memory_order_acquire) == kTag) RL_ASSERT(slot($) == 42);
+    }
+  }
+};
+
+// [P3] replacing an inline entry further down the key's probe: the new entry (group B) is
+// published before the current one (group A) turns retiring, with release; a lookup that loads A
+// (acquire) and sees it retiring goes on to B and must find the new entry (H3: a key present
+// throughout is never missed). The twin retires A first: the lookup finds neither.
+template <bool kBusted>
+struct HashReplaceModel : rl::test_suite<HashReplaceModel<kBusted>, 2> {
+  rl::atomic<unsigned> group_a, group_b;
+  rl::var<int> slot_a, slot_b;
+
+  void before() {
+    group_a.store(kTag, rl::memory_order_relaxed);
+    group_b.store(kEmpty, rl::memory_order_relaxed);
+    slot_a($) = 1;
+    slot_b($) = 0;
+  }
+
+  void thread(unsigned index) {
+    if (index == 0) {  // HashTable::Replace(), placed after the current entry
+      if (kBusted) group_a.fetch_xor(kTag ^ kRetiring, rl::memory_order_release);
+      unsigned word = kEmpty;
+      RL_ASSERT(group_b.compare_exchange_strong(word, kBusy, rl::memory_order_acquire));
+      slot_b($) = 2;
+      group_b.fetch_xor(kBusy ^ kTag, rl::memory_order_release);                    // [P1]
+      if (!kBusted) group_a.fetch_xor(kTag ^ kRetiring, rl::memory_order_release);  // [P3]
+    } else {  // HashTable::Search(): group A has no empty slot, so the probe goes on to B
+      if (group_a.load(rl::memory_order_acquire) == kTag) {
+        RL_ASSERT(slot_a($) == 1);
+        return;
+      }
+      RL_ASSERT(group_b.load(rl::memory_order_acquire) == kTag);
+      RL_ASSERT(slot_b($) == 2);
+    }
+  }
+};
+
+// [P4] reusing a slot: a lookup reads a slot inside a read-side section; the updater retires
+// it, and only after a grace period (the heavy fence, then waiting for the reader's counter, as
+// GracePeriod()) turns it deleted with release; the next updater claims it with an acquire
+// compare-and-swap and writes a new entry. The twin recycles without the grace period: the write
+// races with the lookup's read.
+template <bool kBusted>
+struct HashReuseModel : rl::test_suite<HashReuseModel<kBusted>, 3> {
+  rl::atomic<unsigned> control;
+  rl::atomic<unsigned> ctr;
+  rl::atomic<unsigned> epoch;
+  rl::var<int> slot;
+
+  void before() {
+    control.store(kTag, rl::memory_order_relaxed);
+    ctr.store(0, rl::memory_order_relaxed);
+    epoch.store(1, rl::memory_order_relaxed);
+    slot($) = 1;
+  }
+
+  void thread(unsigned index) {
+    if (index == 0) {  // a lookup in a section
+      ctr.store(epoch.load(rl::memory_order_relaxed), rl::memory_order_release);  // [R1]
+      rl::atomic_thread_fence(rl::memory_order_seq_cst);                          // [F1] light
+      if (control.load(rl::memory_order_acquire) == kTag) {
+        const int entry = slot($);  // the old entry, or (its section began later) the new one
+        RL_ASSERT(entry == 1 || entry == 2);
+      }
+      ctr.store(0, rl::memory_order_release);  // [R2]
+    } else if (index == 1) {  // Unlink(), then Recycle() once the batch's grace period is over
+      control.fetch_xor(kTag ^ kRetiring, rl::memory_order_release);
+      if (!kBusted) GracePeriod(ctr, epoch);
+      control.fetch_xor(kRetiring ^ kDeleted, rl::memory_order_release);  // [P4]
+    } else {  // another key's Place() claims the deleted slot
+      unsigned word = kDeleted;
+      if (control.compare_exchange_strong(word, kBusy, rl::memory_order_acquire)) {  // [P4]
+        slot($) = 2;
+        control.fetch_xor(kBusy ^ kTag, rl::memory_order_release);
+      }
+    }
+  }
+};
+
 template <template <bool> class Model>
 bool Check(const char* name) {
   rl::test_params params;
@@ -233,6 +352,9 @@ int main() {
   ok &= Check<SleepingWaiterModel>("sleeping_waiter");
   ok &= Check<HandOffModel>("callback_hand_off");
   ok &= Check<IdleWakeModel>("idle_wake");
+  ok &= Check<HashPublishModel>("hash_publish");
+  ok &= Check<HashReplaceModel>("hash_replace");
+  ok &= Check<HashReuseModel>("hash_reuse");
   std::printf("%s\n", ok ? "PASS" : "FAIL");
   return ok ? 0 : 1;
 }

@@ -53,7 +53,8 @@
 //   retires the old one whole, retiring and deleted slots and their batches included. Readers of
 //   the old array go on reading it: it is freed after a grace period. An array shrinks when it is
 //   four times larger than its entries need (never below the initial capacity).
-// Memory order (pairings named at both ends as [P1] to [P4]):
+// Memory order (pairings named at both ends as [P1] to [P4]; [P1], [P3] and [P4] are model-checked
+// with Relacy, busted twins included: tests/model/relacy_models.cc):
 //   [P1] a slot is written before its byte turns full with a release XOR; lookups load the
 //        control word with acquire, so a lookup that sees a tag sees its entry complete. Release
 //        sequences (C++20: every later read-modify-write of the word continues them) make this
