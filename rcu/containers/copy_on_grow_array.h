@@ -30,8 +30,8 @@
 //               reader that looks at several elements should take one view in one section and
 //               index it as often as it needs (the view stays valid for the whole section; no
 //               copy). With an appender running (//benchmarks:copy_on_grow_array_benchmark, 1M
-//               elements, 2 threads), one read per section ran at 0.42x an unsynchronized
-//               std::vector; 16 reads per section at 0.89x (1 thread: 0.53x and 1.08x).
+//               elements, 2 threads), one read per section ran at 0.38x an unsynchronized
+//               std::vector; 16 reads per section at 0.83x (1 thread: 0.51x and 1.04x).
 // Progress:     Read() and indexing are wait-free; updates block on the array's lock; Append is
 //               amortized O(1), Set and Truncate O(n).
 // Misuse:       A1, A2, A3 by construction; R1 (Read needs a guard of the array's domain).

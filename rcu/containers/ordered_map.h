@@ -25,12 +25,12 @@
 //               publishes the new root with one release store; the replaced nodes are retired.
 //               A lookup reads about log32(n) nodes, as in absl::btree_map; an update costs
 //               the copy of that path (about 2 KiB at 1M keys).
-// Performance:  1M uint64_t keys (report_prefix_map_benchmark.md): point lookups at 0.94x /
-//               1.14x an unsynchronized absl::btree_map (1 / 2 threads), 6.6x / 8.7x libcds's
-//               SkipListMap; with 10% updates on two threads 12x a btree_map under
+// Performance:  1M uint64_t keys (benchmarks/results/report.md): point lookups at 1.22x /
+//               1.29x an unsynchronized absl::btree_map (1 / 2 threads), 8.8x / 9.8x libcds's
+//               SkipListMap; with 10% updates on two threads 11x a btree_map under
 //               std::shared_mutex. Updates are its cost: each copies a path (about 1.1 us at 1M
 //               keys, against an in-place btree insert), so with one thread and 10% updates it
-//               reaches 0.81x the locked btree_map. Use it where reads and scans dominate.
+//               reaches 0.83x the locked btree_map. Use it where reads and scans dominate.
 // Node pool:    replaced nodes come back to the map a grace period later and are reused, not
 //               freed: with malloc, the callback thread's frees contended for its arena lock
 //               with the updater (3.6 us an update before, 1.1 us after). A burst of updates

@@ -49,10 +49,10 @@
 //               389 heap bytes a prefix (one std::map per length: 64): most /17 to /24 prefixes
 //               bring a node or two of their own. The price of lookups that read one cache line
 //               per level.
-// Performance:  on that table (report_prefix_map_benchmark.md), about 3.2 M lookups/s a
-//               thread, the same as the trie read with no synchronization at all; 1.2-1.5x the
-//               same trie under std::shared_mutex with one thread, 3.6x with two threads and 1%
-//               route churn, 18x with 10% (the lock's updates stall its readers; ours never
+// Performance:  on that table (benchmarks/results/report.md), about 3.7 M lookups/s a thread,
+//               1.1-1.2x the same trie read with no synchronization at all; 1.2-1.5x the same
+//               trie under std::shared_mutex with one thread, 3.7x with two threads and 1%
+//               route churn, 19x with 10% (the lock's updates stall its readers; ours never
 //               wait).
 // Memory order: an entry's and a node's contents are written before the release store that
 //               links them; lookups load slots with acquire ([P] below, at both ends).

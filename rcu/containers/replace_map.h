@@ -15,19 +15,19 @@
 // updater thread, on the machine of benchmarks/results/report.md):
 //
 //   keys in the map              100      1K       10K      100K
-//   ReplaceMap one-key update    1.2 us   1.7 us   2.0 us   5.2 us  (one shard and the directory)
-//   (0.1.0 copied it all)        1.3 us   11 us    118 us   1.14 ms
-//   rcu::HashMap update          about 0.2 us at every size
+//   ReplaceMap one-key update    1.2 us   1.8 us   2.2 us   5.0 us  (one shard and the directory)
+//   (0.1.0 copied it all)        1.3 us   11 us    113 us   1.15 ms
+//   rcu::HashMap update          about 0.08 us at every size
 //   flat map under a lock        about 0.02 us at every size
 //
-// An updater therefore manages about 500,000 one-key updates a second on 10K keys. At 10K keys
-// and one update a millisecond, lookups ran at 0.69x (1 reader) and 0.72x (2 readers) an
-// unsynchronized absl::flat_hash_map of the same contents (0.68x and 0.73x with no updater: the
-// read-side section, and the version and shard between the reader and the entry), and ahead of
-// an absl::flat_hash_map under std::shared_mutex (README, Benchmarks). So: ReplaceMap whenever
+// An updater therefore manages about 450,000 one-key updates a second on 10K keys. At 10K keys
+// and one update a millisecond, lookups ran at 0.67x (1 reader) and 0.71x (2 readers) an
+// unsynchronized absl::flat_hash_map of the same contents (0.70x and 0.71x with no updater: the
+// read-side section, and the version and shard between the reader and the entry), and at 3.2x
+// and 14x an absl::flat_hash_map under std::shared_mutex. So: ReplaceMap whenever
 // readers need a multi-key snapshot, or updates are rare enough that a few microseconds each do
 // not matter; Edit() applies any number of changes in one version. For update-heavy maps,
-// rcu::HashMap: about 0.2 us an update, lookups at about the speed of a flat map, no snapshot.
+// rcu::HashMap: about 0.08 us an update, lookups at about the speed of a flat map, no snapshot.
 //
 // Structure:    a published, immutable version: a directory of shards (a power of two of them,
 //               about sqrt(8n) and at least 64 keys each; one for small maps), picked by the

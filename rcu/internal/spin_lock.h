@@ -9,10 +9,10 @@
 // rcu::UpdateMutex stays the lock of update paths that users see: it is a std::mutex underneath,
 // which Helgrind understands, and it knows its holder (R2).
 //
-// Measured (//benchmarks:hash_map_benchmark, 1M keys, 2 threads): with UpdateMutex stripes,
-// updaters slept on each other's stripes (futex waits and wakes took 15% of the time at 50%
-// updates under Zipf keys); with this lock, 50% updates went from 11.1 to 15.0 M/s (uniform) and
-// from 6.0 to 8.1 M/s (Zipf).
+// Measured (//benchmarks:hash_map_benchmark, 1M keys, 2 threads, medians of 3 in one session):
+// with UpdateMutex stripes, updaters slept on each other's stripes (futex waits and wakes took
+// 15% of the time at 50% updates under Zipf keys); with this lock, 50% updates went from 11.1 to
+// 14.5-14.9 M/s (uniform keys) and from 6.0 to 6.8-7.3 M/s (Zipf).
 //
 // Memory order: lock() acquires, unlock() releases (the lock word; ThreadSanitizer sees them).
 // States: kFree, kLocked, kSleepers (locked, and some thread may sleep on the word: unlock()
