@@ -2,10 +2,7 @@
 // FindRef and Erase take a std::string_view or a const char* and allocate nothing; a map with
 // keys the default hash and equality are not transparent for keeps its exact-type API.
 
-#include <atomic>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <string>
 #include <string_view>
 
@@ -13,16 +10,7 @@
 #include "rcu/containers/hash_map.h"
 #include "rcu/domain.h"
 #include "rcu/refcount.h"
-
-// Counts this program's allocations (test-only: a replaced global operator new).
-std::atomic<uint64_t> g_allocations{0};
-void* operator new(std::size_t bytes) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(bytes == 0 ? 1 : bytes)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "tests/testing/allocations.h"
 
 namespace rcu {
 namespace {
@@ -36,11 +24,11 @@ TEST(HashMapStringTest, LookupsByStringViewAllocateNothing) {
   hosts.Insert(std::string(kHost), 17);
   hosts.Insert("db-1.eu-west-3.service.example.com", 1);
   ReadGuard guard(domain);
-  const uint64_t before = g_allocations.load();
+  const uint64_t before = testutil::Allocations();
   const int* found = hosts.Find(guard, kHost);
   const bool contains = hosts.Contains(guard, kHost.substr(0, 10));
   const int* by_literal = hosts.Find(guard, "db-1.eu-west-3.service.example.com");
-  const uint64_t after = g_allocations.load();
+  const uint64_t after = testutil::Allocations();
   ASSERT_NE(found, nullptr);
   EXPECT_EQ(*found, 17);
   EXPECT_FALSE(contains);

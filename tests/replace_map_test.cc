@@ -1,16 +1,19 @@
 #include "rcu/containers/replace_map.h"
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
+#include "tests/testing/allocations.h"
 #include "tests/testing/container_lifecycle.h"
 #include "tests/testing/values.h"
 
@@ -54,6 +57,42 @@ TEST(ReplaceMapTest, InsertUpdateEraseEdit) {
     ++visited;
   });
   EXPECT_EQ(visited, 1);
+}
+
+// String-keyed maps look up by std::string_view: a literal or a view builds no std::string, in
+// the map, in a snapshot and in an edit.
+TEST(ReplaceMapTest, LookupsByStringViewAllocateNothing) {
+  Domain domain;
+  ReplaceMap<std::string, int> hosts(domain);
+  // Longer than any small-string buffer: building a std::string from it would allocate.
+  constexpr std::string_view kHost = "frontend-17.eu-west-3.service.example.com";
+  hosts.Insert(std::string(kHost), 17);
+  hosts.Insert("db-1.eu-west-3.service.example.com", 1);
+  {
+    ReadGuard guard(domain);
+    const uint64_t before = testutil::Allocations();
+    const int* found = hosts.Find(guard, kHost);
+    const int* by_literal = hosts.Snapshot(guard).Find("db-1.eu-west-3.service.example.com");
+    const int* absent = hosts.Find(guard, kHost.substr(0, 20));
+    const uint64_t after = testutil::Allocations();
+    ASSERT_NE(found, nullptr);
+    EXPECT_EQ(*found, 17);
+    ASSERT_NE(by_literal, nullptr);
+    EXPECT_EQ(*by_literal, 1);
+    EXPECT_EQ(absent, nullptr);
+    EXPECT_EQ(after, before) << "a lookup by string_view built a std::string";
+  }
+  hosts.Edit([&](auto& e) {
+    e.Set("cache-2.eu-west-3.service.example.com", 2);
+    const uint64_t before = testutil::Allocations();
+    const int* set = e.Find("cache-2.eu-west-3.service.example.com");
+    const int* published = e.Find(kHost);
+    EXPECT_EQ(testutil::Allocations(), before);
+    ASSERT_NE(set, nullptr);
+    EXPECT_EQ(*set, 2);
+    ASSERT_NE(published, nullptr);
+    EXPECT_EQ(*published, 17);
+  });
 }
 
 // Two keys that always sum to 100 in every version: a snapshot always shows that (M3), and

@@ -42,7 +42,8 @@
 // Read side:    `Find(guard, key)` returns a `const V*`; `Snapshot(guard)` returns the version
 //               itself, so that several lookups see one state (M3: two Find() calls in one
 //               section may see two versions). Both stay valid until the guard's outermost
-//               section ends.
+//               section ends. For std::string keys, every Find() takes a std::string_view (a
+//               literal or a view builds no std::string), as rcu::HashMap's do.
 // Update side:  Edit(fn) changes any number of keys in one new version; Insert, InsertOrAssign,
 //               Update(key, fn) and Erase are one-key edits. All are serialized by the map's
 //               lock. Update passes the current value to `fn` as const and publishes what it
@@ -81,6 +82,8 @@
 #include <memory>
 #include <new>
 #include <optional>
+#include <string>
+#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -112,6 +115,19 @@ class ReplaceMap {
     }
   }
 
+  // What lookups take: for std::string keys a std::string_view, so that a lookup by a literal
+  // or a view builds no string (absl::Hash gives both the same hash); otherwise the key itself.
+  using KeyView = std::conditional_t<std::is_same_v<K, std::string>, std::string_view, K>;
+  static size_t HashOf(const KeyView& key) { return absl::Hash<KeyView>{}(key); }
+  struct ViewHash {
+    using is_transparent = void;
+    size_t operator()(const KeyView& key) const { return HashOf(key); }
+  };
+  struct ViewEq {
+    using is_transparent = void;
+    bool operator()(const KeyView& a, const KeyView& b) const { return a == b; }
+  };
+
   static constexpr int kShardShift = 40;  // hash bits 40 and up pick the shard
   static constexpr size_t kMinShardKeys = 64;
 
@@ -129,7 +145,7 @@ class ReplaceMap {
 
   // An edit's changes to one shard: each key it set, with its new slot, and each key it erased
   // (nullopt).
-  using Changes = absl::flat_hash_map<K, std::optional<Slot>>;
+  using Changes = absl::flat_hash_map<K, std::optional<Slot>, ViewHash, ViewEq>;
 
   // One shard of a version: an immutable open-addressing table in one allocation (its header,
   // a tag byte per slot, then the entries), built whole by the edit that changed it and shared
@@ -153,7 +169,7 @@ class ReplaceMap {
       std::memset(shard->tags(), 0, capacity);
       try {
         for_each([shard](const K& key, const Slot& slot) {
-          const size_t hash = absl::Hash<K>{}(key);
+          const size_t hash = HashOf(key);
           size_t i = hash & shard->mask_;
           while (shard->tags()[i] != 0) i = (i + 1) & shard->mask_;
           new (&shard->entries()[i]) Entry(key, slot);
@@ -173,7 +189,7 @@ class ReplaceMap {
       ::operator delete(shard, std::align_val_t(kAlign));
     }
 
-    const Slot* Find(const K& key, size_t hash) const {
+    const Slot* Find(const KeyView& key, size_t hash) const {
       const uint8_t tag = Tag(hash);
       for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
         const uint8_t t = tags()[i];
@@ -215,9 +231,10 @@ class ReplaceMap {
    public:
     // Version::Find()
     //
-    // The value for `key` in this version, or null.
-    const V* Find(const K& key) const {
-      const size_t hash = absl::Hash<K>{}(key);
+    // The value for `key` in this version, or null. For std::string keys, `key` is a
+    // std::string_view (a std::string or a const char* converts to one): no string is built.
+    const V* Find(const KeyView& key) const {
+      const size_t hash = HashOf(key);
       const Slot* slot = shards()[Index(hash)]->Find(key, hash);
       return slot == nullptr ? nullptr : Address(*slot);
     }
@@ -304,7 +321,7 @@ class ReplaceMap {
   // ReplaceMap::Find()
   //
   // The current value for `key`, or null. Two calls may see two versions; see Snapshot().
-  const V* Find(const ReadGuard& guard, const K& key,
+  const V* Find(const ReadGuard& guard, const KeyView& key,
                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
     return Snapshot(guard, where).Find(key);
   }
@@ -315,8 +332,8 @@ class ReplaceMap {
     // Editor::Find()
     //
     // The value for `key` in the version being built (edits so far included), or null.
-    const V* Find(const K& key) const {
-      const Slot* slot = FindSlot(key, absl::Hash<K>{}(key));
+    const V* Find(const KeyView& key) const {
+      const Slot* slot = FindSlot(key, HashOf(key));
       return slot == nullptr ? nullptr : Address(*slot);
     }
 
@@ -324,7 +341,7 @@ class ReplaceMap {
     //
     // Maps `key` to `value` in the next version.
     void Set(const K& key, V value) {
-      const size_t hash = absl::Hash<K>{}(key);
+      const size_t hash = HashOf(key);
       const Slot* before = FindSlot(key, hash);
       const bool present = before != nullptr;
       if constexpr (kInline) {
@@ -345,7 +362,7 @@ class ReplaceMap {
     //
     // Removes `key` from the next version; returns whether it was there.
     bool Erase(const K& key) {
-      const size_t hash = absl::Hash<K>{}(key);
+      const size_t hash = HashOf(key);
       const Slot* before = FindSlot(key, hash);
       if (before == nullptr) return false;
       if constexpr (kInline) {
@@ -380,7 +397,7 @@ class ReplaceMap {
     }
 
     // `key`'s slot in the next version, or null.
-    const Slot* FindSlot(const K& key, size_t hash) const {
+    const Slot* FindSlot(const KeyView& key, size_t hash) const {
       const size_t i = current_->Index(hash);
       if (const Changes* changes = changes_[i].get(); changes != nullptr) {
         if (auto it = changes->find(key); it != changes->end()) {
@@ -442,7 +459,7 @@ class ReplaceMap {
         std::vector<std::vector<std::pair<const K*, const Slot*>>> entries(shards);
         for (size_t i = 0; i < now; ++i) {
           ForEachNext(i, [&](const K& key, const Slot& slot) {
-            entries[next->Index(absl::Hash<K>{}(key))].emplace_back(&key, &slot);
+            entries[next->Index(HashOf(key))].emplace_back(&key, &slot);
           });
         }
         built_.reserve(shards);
