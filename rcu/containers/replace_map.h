@@ -103,7 +103,7 @@ namespace rcu {
 
 template <typename K, typename V>
 class ReplaceMap {
-  // Small trivially copyable values are stored in the table (a lookup reads one line fewer);
+  // Small trivially copyable values are stored in the shard (a lookup reads one line fewer);
   // others sit behind a pointer that versions share.
   static constexpr bool kInline = std::is_trivially_copyable_v<V> && sizeof(V) <= 32;
   using Slot = std::conditional_t<kInline, V, const V*>;
@@ -418,8 +418,8 @@ class ReplaceMap {
       return *changes_[i];
     }
 
-    // fn(key, slot) for each entry the next version has in shard `i` of the published one;
-    // returns at most how many.
+    // fn(key, slot) for each entry the next version has in shard `i` of the published one, and
+    // (MostNext) at most how many there are.
     template <typename Fn>
     void ForEachNext(size_t i, Fn fn) const {
       const Changes* changes = changes_[i].get();
