@@ -88,7 +88,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/base/attributes.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
@@ -184,7 +183,9 @@ class ReplaceMap {
     }
     // Destroys the entries (not what pointer slots point to) and frees the shard.
     static void Destroy(Shard* shard) {
-      shard->ForEachEntry([](Entry& entry) { entry.~Entry(); });
+      for (size_t i = 0; i <= shard->mask_; ++i) {
+        if (shard->tags()[i] != 0) shard->entries()[i].~Entry();
+      }
       shard->~Shard();
       ::operator delete(shard, std::align_val_t(kAlign));
     }
@@ -197,11 +198,11 @@ class ReplaceMap {
         if (t == tag && entries()[i].first == key) return &entries()[i].second;
       }
     }
-    // fn(Entry&) for every entry.
+    // fn(const Entry&) for every entry.
     template <typename Fn>
     void ForEachEntry(Fn fn) const {
       for (size_t i = 0; i <= mask_; ++i) {
-        if (tags()[i] != 0) fn(const_cast<Entry&>(entries()[i]));
+        if (tags()[i] != 0) fn(entries()[i]);
       }
     }
     size_t size() const { return size_; }
@@ -216,10 +217,11 @@ class ReplaceMap {
 
     uint8_t* tags() { return reinterpret_cast<uint8_t*>(this + 1); }
     const uint8_t* tags() const { return reinterpret_cast<const uint8_t*>(this + 1); }
-    Entry* entries() const {
-      return std::launder(reinterpret_cast<Entry*>(
-          reinterpret_cast<char*>(const_cast<Shard*>(this)) + EntriesOffset(mask_ + 1)));
+    Entry* entries() {
+      return std::launder(
+          reinterpret_cast<Entry*>(reinterpret_cast<char*>(this) + EntriesOffset(mask_ + 1)));
     }
+    const Entry* entries() const { return const_cast<Shard*>(this)->entries(); }
 
     const size_t mask_;  // slots - 1
     size_t size_ = 0;
