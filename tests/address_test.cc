@@ -1,5 +1,8 @@
 #include "rcu/containers/address.h"
 
+#include <string>
+#include <string_view>
+
 #include "gtest/gtest.h"
 
 namespace rcu {
@@ -29,6 +32,24 @@ TEST(AddressTest, ParseAndFormat) {
   EXPECT_EQ(A4("128.0.0.0").Bit(0), 1);
   EXPECT_TRUE(P4("10.1.0.0/16").Contains(A4("10.1.200.3")));
   EXPECT_FALSE(P4("10.1.0.0/16").Contains(A4("10.2.0.0")));
+}
+
+// Text from untrusted input: everything but the documented forms is rejected. (Seen failing
+// before: "10.0.0.1\0garbage/8" parsed as 10.0.0.0/8, inet_pton stopping at the NUL, and
+// "10.0.0.0/-0" as /0, std::from_chars taking the sign.)
+TEST(AddressTest, ParseRejectsEmbeddedNulSignsAndSpaces) {
+  using namespace std::string_view_literals;
+  for (const std::string_view bad :
+       {"10.0.0.1\0garbage/8"sv, "10.0.0.1/8\0"sv, "\0"sv, "10.0.0.0\0"sv, "10.0.0.0/-0"sv,
+        "10.0.0.0/+8"sv, "10.0.0.0/ 8"sv, "10.0.0.0/8 "sv, " 10.0.0.0/8"sv, "10.0.0.0/0008"sv,
+        "10.0.0.0//8"sv, "10.0.0.0/8/8"sv}) {
+    EXPECT_FALSE(ParseIpv4Prefix(bad).has_value()) << testing::PrintToString(std::string(bad));
+  }
+  for (const std::string_view bad : {"::1\0/64"sv, "::/-0"sv, "::/+64"sv, "2001:db8::/1280"sv}) {
+    EXPECT_FALSE(ParseIpv6Prefix(bad).has_value()) << testing::PrintToString(std::string(bad));
+  }
+  EXPECT_EQ(ParseIpv4Prefix("10.0.0.0/08")->length, 8);  // leading zeros: still decimal
+  EXPECT_EQ(ParseIpv6Prefix("2001:db8::/128")->length, 128);
 }
 
 TEST(AddressTest, MaskedAndBits) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdint>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -187,6 +188,28 @@ TEST(CopyOnGrowArrayTest, BarrierAndDomainDestructionDestroyEveryValue) {
 
 TEST(CopyOnGrowArrayTest, ExitDestroysEveryRetiredValue) {
   testutil::ExitDestroysEveryRetiredValue(MakeCountedArray, UpdateCounted);
+}
+
+// Capacities at the limits: over max_size() std::length_error, up to it std::bad_alloc when the
+// memory is not there, never a wrapped byte count.
+TEST(CopyOnGrowArrayTest, CapacitiesAtTheLimits) {
+  Domain domain;
+  using Array = CopyOnGrowArray<uint64_t>;
+  for (const size_t over :
+       {Array::max_size() + 1, (size_t{1} << 61) + 1, size_t{1} << 62, SIZE_MAX - 1, SIZE_MAX}) {
+    EXPECT_THROW(Array(domain, over), std::length_error) << over;
+  }
+  EXPECT_THROW(Array(domain, Array::max_size()), std::bad_alloc);
+  for (int k = 0; k <= 10; ++k) {
+    for (const size_t capacity : {(size_t{1} << k) - 1, size_t{1} << k, (size_t{1} << k) + 1}) {
+      Array array(domain, capacity);
+      for (uint64_t i = 0; i < 2 * capacity + 1; ++i) array.Append(i);
+      ReadGuard guard(domain);
+      const auto view = array.Read(guard);
+      ASSERT_EQ(view.size(), 2 * capacity + 1);
+      for (uint64_t i = 0; i < view.size(); ++i) ASSERT_EQ(view[i], i);
+    }
+  }
 }
 
 }  // namespace

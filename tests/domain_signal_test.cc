@@ -4,6 +4,7 @@
 // timer interrupts the thread every few tens of microseconds, so the handler lands inside every
 // window of those paths many times.
 
+#include <pthread.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
@@ -124,6 +125,44 @@ TEST_P(DomainSignalTest, HandlerInterruptsTheThreadsFirstSection) {
   }
   EXPECT_GT(g_handled.load() - before, 0u);
   ExpectGracePeriodsComplete();
+  delete published_.Exchange(nullptr);
+}
+
+// A signal that lands after the thread's RCU state departed (its pthread key destructor ran) but
+// before the thread is gone must not register the thread again: nothing would ever make that
+// registration depart, and every later grace period would scan for a reader that no longer
+// exists. The window is hit deterministically from a pthread key destructor created after the
+// library's (so it runs after it in each round), which keeps itself set until glibc's last round
+// (PTHREAD_DESTRUCTOR_ITERATIONS) and then signals its own thread. The library blocks the
+// thread's signals once its state has departed, as glibc itself does later in thread exit, so
+// the signal is never delivered. (Seen failing without that: every one of the 4 threads left a
+// registration, and 10 of 10 later grace periods scanned for it.)
+pthread_key_t g_late_key;
+thread_local int g_late_rounds = 0;
+
+void SignalSelfInTheLastDestructorRound(void* value) {
+  if (++g_late_rounds < PTHREAD_DESTRUCTOR_ITERATIONS) {
+    pthread_setspecific(g_late_key, value);  // keeps glibc going round
+    return;
+  }
+  pthread_kill(pthread_self(), SIGUSR1);
+}
+
+TEST_P(DomainSignalTest, SignalAfterTheThreadDepartedLeavesNoRegistration) {
+  ASSERT_EQ(pthread_key_create(&g_late_key, &SignalSelfInTheLastDestructorRound), 0);
+  for (int t = 0; t < 4; ++t) {
+    std::thread([&] {
+      { ReadGuard guard(domain_); }
+      static int marker;
+      pthread_setspecific(g_late_key, &marker);
+    }).join();
+  }
+  pthread_key_delete(g_late_key);
+  domain_.Synchronize();  // reclaims what departed
+  const uint64_t waited = domain_.Stats().grace_periods_waited;
+  for (int i = 0; i < 10; ++i) domain_.Synchronize();
+  EXPECT_EQ(domain_.Stats().grace_periods_waited - waited, 0u)
+      << "grace periods still scan for a thread that exited";
   delete published_.Exchange(nullptr);
 }
 

@@ -1,7 +1,9 @@
 #include "rcu/containers/hash_map.h"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -337,6 +339,35 @@ TEST_P(HashMapTest, EverySizeUpTo64) {
       } else {
         EXPECT_EQ(v, nullptr);
       }
+    }
+  }
+}
+
+// Capacities at the limits: every size computation is checked. Over max_size() the constructor
+// throws std::length_error; up to it, std::bad_alloc when the memory is not there; near powers
+// of two, a working map. (Seen failing before: 2^61 - 1 and SIZE_MAX wrapped the array's byte
+// count to its header alone, and ASan reported a heap-buffer-overflow writing the groups; 2^62
+// silently built a 14-slot map.)
+TEST(HashMapLimitsTest, CapacitiesAtTheLimits) {
+  using Map = HashMap<uint64_t, uint64_t>;
+  using BigMap = HashMap<uint64_t, std::array<uint64_t, 3>>;  // inline entries of 32 bytes
+  Domain domain;
+  EXPECT_GT(Map::max_size(), size_t{1} << 40);
+  for (const size_t over : {Map::max_size() + 1, (size_t{1} << 61) - 1, size_t{1} << 61,
+                            (size_t{1} << 62) + 1, size_t{1} << 62, SIZE_MAX - 1, SIZE_MAX}) {
+    EXPECT_THROW(Map(domain, {.initial_capacity = over}), std::length_error) << over;
+    EXPECT_THROW(BigMap(domain, {.initial_capacity = over}), std::length_error) << over;
+  }
+  for (const size_t huge : {Map::max_size(), Map::max_size() / 2 + 1, size_t{1} << 50}) {
+    EXPECT_THROW(Map(domain, {.initial_capacity = huge}), std::bad_alloc) << huge;
+  }
+  for (int k = 0; k <= 16; ++k) {
+    for (const size_t capacity : {(size_t{1} << k) - 1, size_t{1} << k, (size_t{1} << k) + 1}) {
+      Map map(domain, {.initial_capacity = capacity});
+      for (uint64_t i = 0; i < capacity; ++i) ASSERT_TRUE(map.Insert(i, i));
+      ASSERT_EQ(map.size(), capacity);
+      ReadGuard guard(domain);
+      for (uint64_t i = 0; i < capacity; ++i) ASSERT_NE(map.Find(guard, i), nullptr);
     }
   }
 }

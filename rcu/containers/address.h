@@ -14,8 +14,9 @@
 //               Linux's `ip route` rejects them instead). Its length must be within 0 and the
 //               address's width: rcu::PrefixMap aborts with "P3:" otherwise.
 // Parsing:      ParseIpv4Prefix / ParseIpv6Prefix accept "address/length" and a bare address
-//               (a host route: /32, /128), and return std::nullopt for anything malformed, a
-//               length out of range included. They never throw.
+//               (a host route: /32, /128), the address as inet_pton() reads it and the length
+//               as 1 to 3 decimal digits, and return std::nullopt for anything else (a sign, a
+//               space, an embedded NUL, a length out of range). They never throw.
 // Thread safety: values; copy them freely.
 //
 // Example:
@@ -29,7 +30,6 @@
 #include <arpa/inet.h>
 
 #include <array>
-#include <charconv>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -118,19 +118,24 @@ struct Prefix {
 
 namespace internal {
 
-// "address" or "address/length" through inet_pton; nullopt if malformed or out of range.
+// "address" or "address/length" through inet_pton; nullopt if malformed or out of range. The
+// length is 1 to 3 decimal digits (no sign, no space); the text holds no NUL (inet_pton reads a
+// C string and would stop at one, ignoring what follows).
 template <typename Address, int kFamily>
 std::optional<Prefix<Address>> ParsePrefix(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) return std::nullopt;
   const size_t slash = text.find('/');
   const std::string address(text.substr(0, slash));
   int length = Address::kBits;
   if (slash != std::string_view::npos) {
     const std::string_view digits = text.substr(slash + 1);
-    const auto [end, error] = std::from_chars(digits.data(), digits.data() + digits.size(), length);
-    if (error != std::errc() || end != digits.data() + digits.size() || digits.empty() ||
-        length < 0 || length > Address::kBits) {
-      return std::nullopt;
+    if (digits.empty() || digits.size() > 3) return std::nullopt;
+    length = 0;
+    for (const char c : digits) {
+      if (c < '0' || c > '9') return std::nullopt;
+      length = length * 10 + (c - '0');
     }
+    if (length > Address::kBits) return std::nullopt;
   }
   std::array<uint8_t, Address::kBits / 8> bytes;
   if (inet_pton(kFamily, address.c_str(), bytes.data()) != 1) return std::nullopt;

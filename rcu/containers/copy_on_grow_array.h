@@ -52,8 +52,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 
@@ -91,6 +93,8 @@ class CopyOnGrowArray {
     size_t size_;
   };
 
+  // Throws std::length_error when `initial_capacity` is over max_size() (as std::vector::reserve
+  // does), std::bad_alloc when the memory cannot be had.
   explicit CopyOnGrowArray(Domain& domain = Domain::Default(), size_t initial_capacity = 16)
       : domain_(domain), block_(Block::Create(std::max<size_t>(initial_capacity, 1))) {}
   CopyOnGrowArray(const CopyOnGrowArray&) = delete;
@@ -129,7 +133,7 @@ class CopyOnGrowArray {
         b->size.store(n + 1, std::memory_order_release);  // A3: publish after construction
         return n;
       }
-      BlockPtr grown(Block::Create(b->capacity * 2));
+      BlockPtr grown(Block::Create(b->capacity <= max_size() / 2 ? b->capacity * 2 : n + 1));
       Block::CopyInto(*b, *grown, n);
       new (&grown->data()[n]) T(std::move(value));
       grown->size.store(n + 1, std::memory_order_relaxed);
@@ -187,6 +191,10 @@ class CopyOnGrowArray {
     return block_.load(std::memory_order_acquire)->size.load(std::memory_order_acquire);
   }
 
+  // The most elements an array can hold: its block's bytes fit in a ptrdiff_t. Append() past it
+  // throws std::length_error.
+  static constexpr size_t max_size() { return (size_t{PTRDIFF_MAX} - sizeof(Block)) / sizeof(T); }
+
   Domain& domain() const { return domain_; }
 
  private:
@@ -200,8 +208,12 @@ class CopyOnGrowArray {
     const T* data() const { return reinterpret_cast<const T*>(this + 1); }
 
     static Block* Create(size_t capacity) {
-      void* memory =
-          ::operator new(sizeof(Block) + capacity * sizeof(T), std::align_val_t(alignof(Block)));
+      if (capacity > max_size()) {
+        throw std::length_error("rcu::CopyOnGrowArray: capacity is over max_size()");
+      }
+      void* memory = ::operator new(sizeof(Block) + capacity * sizeof(T),
+                                    std::align_val_t(alignof(Block)), std::nothrow);
+      if (memory == nullptr) throw std::bad_alloc();
       Block* b = new (memory) Block;
       b->capacity = capacity;
       return b;

@@ -99,6 +99,8 @@ struct HashMapOptions {
   // Entries the first array holds without growing, and the fewest the map shrinks to. Set it to
   // the expected size to build a large map without resizes. The array grows when its empty slots
   // run out (at a load of 7/8) and shrinks when it is four times larger than its entries need.
+  // Over HashMap::max_size() the constructor throws std::length_error (as std::vector::reserve
+  // does); std::bad_alloc when the memory cannot be had.
   size_t initial_capacity = 16;
 };
 
@@ -230,6 +232,8 @@ class HashMap {
   // Entries, and slots in the current array. Exact when no update runs; a snapshot otherwise.
   size_t size() const { return table_.size(); }
   bool empty() const { return size() == 0; }
+  // The largest initial_capacity a map accepts (an array of slots that fits in a ptrdiff_t).
+  static constexpr size_t max_size() { return Table::kMaxSize; }
   size_t slot_count() const { return table_.slot_count(); }
 
   Domain& domain() const { return domain_; }

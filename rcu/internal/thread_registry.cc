@@ -96,6 +96,15 @@ class SignalsBlocked {
   sigset_t previous_;
 };
 
+// Blocks every signal but those a fault raises (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP),
+// for good.
+void BlockSignalsForExit() {
+  sigset_t set;
+  sigfillset(&set);
+  for (int fault : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP}) sigdelset(&set, fault);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 void Clear(CachedState& c) {
   c.key.store(nullptr, std::memory_order_relaxed);
   c.state.store(nullptr, std::memory_order_relaxed);
@@ -288,7 +297,13 @@ void ThreadRegistry::WakeWaiter() {
 
 void DepartThread(void* arg) {
   auto* table = static_cast<ThreadTable*>(arg);
-  SignalsBlocked blocked;
+  // Signals stay blocked for the rest of the thread's exit: a handler that ran a section after
+  // this would register the thread again, after its key destructor's last round, and nothing
+  // would make that registration depart (every later grace period would scan for it). glibc
+  // blocks them itself a little later in thread exit; a thread-directed signal that arrives
+  // meanwhile is dropped with the thread, and a process-directed one goes to another thread.
+  // The signals a fault raises stay unblocked: blocked, they would kill the process unhandled.
+  BlockSignalsForExit();
   {
     Registries& all = All();
     UpdateLock lock(all.mu);

@@ -12,7 +12,11 @@
 //   thread_local destructors, which may still use RCU), each of its states leaves its domain's
 //   list: an open section is ended and reported (R6), its queued chain and counts move to the
 //   registry's departed queue line (collected with the next batch: nothing it queued is lost,
-//   and R11: grace periods never wait for it), and the state goes to limbo.
+//   and R11: grace periods never wait for it), and the state goes to limbo. The thread's signals
+//   stay blocked from then on (but those a fault raises), so a handler cannot register it again
+//   after its last key destructor round. RCU used from a pthread key destructor that runs after
+//   the library's registers the thread again and makes glibc run another round, which departs
+//   it, up to PTHREAD_DESTRUCTOR_ITERATIONS rounds.
 // Reclamation: a grace period's scan walks the list without a lock, so a departed state is freed
 //   only at the start of the next grace period (Reclaim(), under the grace-period lock): no scan
 //   is running then, and no later scan can reach it. Grace periods cost what the live threads

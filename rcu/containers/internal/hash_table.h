@@ -81,6 +81,7 @@
 #include <cstring>
 #include <memory>
 #include <new>
+#include <stdexcept>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -182,6 +183,10 @@ struct GroupArray {
 
   static constexpr size_t kHeader = sizeof(Group);  // keeps groups aligned to their lines
   static constexpr size_t kMapped = size_t{2} << 20;
+  // The most groups an array may have: its bytes fit in a ptrdiff_t, as every object's must.
+  static constexpr size_t kMaxGroups =
+      std::bit_floor((size_t{PTRDIFF_MAX} - kHeader) / sizeof(Group));
+  // Requires: groups <= kMaxGroups (so this cannot wrap).
   static size_t Bytes(size_t groups) { return kHeader + groups * sizeof(Group); }
 
   // An array of `groups` (a power of two) fresh groups, or null when memory is short.
@@ -231,9 +236,10 @@ class HashTable {
     Entry* unlinked = nullptr;  // node mode: the entry the caller retires
   };
 
-  // `initial_slots` is also the fewest the table shrinks to.
+  // `initial_slots` is also the fewest the table shrinks to. Throws std::length_error when it is
+  // over kMaxSize, std::bad_alloc when the memory cannot be had.
   HashTable(Domain& domain, size_t initial_slots, const Hash& hash, const Eq& eq)
-      : domain_(domain), min_groups_(GroupsFor(initial_slots)), hash_(hash), eq_(eq) {
+      : domain_(domain), min_groups_(CheckedGroupsFor(initial_slots)), hash_(hash), eq_(eq) {
     Array* array = Array::Create(min_groups_);
     if (array == nullptr) throw std::bad_alloc();
     Install(array, 0);
@@ -369,6 +375,12 @@ class HashTable {
  private:
   using Group = HashGroup<Slot>;
   using Array = GroupArray<Group>;
+
+ public:
+  // The most entries a table can be asked to hold (HashMap::max_size()).
+  static constexpr size_t kMaxSize = Array::kMaxGroups / 8 * 7 * Control::kSlots;
+
+ private:
   static constexpr size_t kNone = ~size_t{0};
   static constexpr size_t kBatch = 64;  // the most slots a stripe's open batch gathers
 
@@ -422,7 +434,14 @@ class HashTable {
   static size_t Home(const Array& array, size_t hash) {
     return static_cast<size_t>((uint64_t{hash} * 0x9E3779B97F4A7C15) >> array.shift) & array.mask;
   }
+  static size_t CheckedGroupsFor(size_t slots) {
+    if (slots > kMaxSize) {
+      throw std::length_error("rcu::HashMap: initial_capacity is over max_size()");
+    }
+    return GroupsFor(slots);
+  }
   // Groups (a power of two, at least 2) whose 7/8 load holds `slots` entries.
+  // Requires: slots <= kMaxSize (so neither the product nor the power of two can wrap).
   static size_t GroupsFor(size_t slots) {
     const size_t groups = (slots * 8 / 7 + Control::kSlots - 1) / Control::kSlots;
     return std::bit_ceil(std::max<size_t>(groups, 2));
