@@ -91,9 +91,13 @@
 #include "rcu/version.h"
 
 namespace rcu {
+class Domain;
 namespace internal {
 class DomainTestPeer;
 class Reclaimer;
+// The calling thread's current outermost section of `domain` (read_side.h), for the containers'
+// debug checks that an iterator stays in the section that made it.
+SectionId CurrentSection(const Domain& domain);
 void ForkPrepare();
 void ForkParent();
 void ForkChild();
@@ -295,6 +299,7 @@ class Domain {
  private:
   friend class ReadGuard;
   friend class internal::DomainTestPeer;  // tests observe the epoch
+  friend internal::SectionId internal::CurrentSection(const Domain& domain);
   friend void internal::ForkPrepare();
   friend void internal::ForkParent();
   friend void internal::ForkChild();
@@ -351,6 +356,10 @@ class ReadGuard {
 
 // ---------------------------------------------------------------------------------------------
 // Implementation details: the read-side fast path is inline (rcu/internal/read_side.h).
+
+inline internal::SectionId internal::CurrentSection(const Domain& domain) {
+  return domain.read_side_.CurrentSection();
+}
 
 inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
                          const internal::SourceLocation& where) {

@@ -46,7 +46,12 @@
 //               read after the region that validated it): debug check in Use(). S3 a write
 //               without the SeqCount's mutex: compile time under clang's -Wthread-safety (the
 //               guard names the mutex it holds), debug check otherwise (held, and the
-//               SeqCount's own). A field read outside a region: compile time (no accessor).
+//               SeqCount's own). S4 a field read or written under two SeqCounts: debug check
+//               (a field belongs to the first count that touches it). S5 a read region begun
+//               inside the thread's own write of the same count (it would wait forever): checked
+//               in every build. A copy used through another SeqReader than its own: S2. A field
+//               read outside a region: compile time (no accessor). Nested SeqWriteGuards on one
+//               count (a helper that writes, called from a write) are one write for readers.
 //
 // Example (inside an RCU-protected entry that is never replaced for these updates):
 //   struct Neighbor {
@@ -98,6 +103,23 @@ class SeqField {
   friend class SeqWriteGuard;
   static constexpr size_t kWords = (sizeof(T) + sizeof(uint64_t) - 1) / sizeof(uint64_t);
 
+  // S4: a field belongs to the first SeqCount that reads or writes it (debug builds).
+  void CheckOwner(const SeqCount* count, const internal::SourceLocation& where) const {
+#if RCU_DEBUG_CHECKS
+    const SeqCount* owner = nullptr;
+    if (!owner_.compare_exchange_strong(owner, count, std::memory_order_relaxed) &&
+        owner != count) {
+      internal::Die(where,
+                    "S4: a SeqField read or written under another SeqCount than the one it "
+                    "was first used with (its copies would be validated against the wrong "
+                    "writes)");
+    }
+#else
+    (void)count;
+    (void)where;
+#endif
+  }
+
   T Load() const {
     uint64_t words[kWords];
     for (size_t i = 0; i < kWords; ++i) words[i] = words_[i].load(std::memory_order_relaxed);
@@ -112,6 +134,9 @@ class SeqField {
   }
 
   std::atomic<uint64_t> words_[kWords];
+#if RCU_DEBUG_CHECKS
+  mutable std::atomic<const SeqCount*> owner_{nullptr};
+#endif
 };
 
 class SeqCount {
@@ -129,6 +154,9 @@ class SeqCount {
   // Even: no write in progress. Odd: a writer is between its two increments.
   std::atomic<uint64_t> sequence_{0};
   UpdateMutex& writers_;
+  // Open SeqWriteGuards (under writers_): only the outermost one moves the count, so a write
+  // nested in another stays inside it for readers.
+  uint32_t write_depth_ = 0;
 };
 
 class SeqLock {
@@ -156,9 +184,11 @@ class SeqCopy {
 
  private:
   friend class SeqReader;
-  SeqCopy(const T& value, uint64_t region) : value_(value), region_(region) {}
+  SeqCopy(const T& value, uint64_t region, const SeqReader* reader)
+      : value_(value), region_(region), reader_(reader) {}
   T value_{};
-  uint64_t region_ = 0;  // 0: never copied
+  uint64_t region_ = 0;                // 0: never copied
+  const SeqReader* reader_ = nullptr;  // whose regions region_ counts (S2)
 };
 
 class SeqReader {
@@ -185,10 +215,13 @@ class SeqReader {
   //
   // A copy of `field`, in the current region (beginning one, and waiting for a writer inside to
   // leave, if none is open).
+  // Requires: `field` is read and written under this reader's SeqCount only (S4; debug).
   template <typename T>
-  SeqCopy<T> Copy(const SeqField<T>& field) {
-    if (!open_) Begin();
-    return SeqCopy<T>(field.Load(), region_);
+  SeqCopy<T> Copy(const SeqField<T>& field,
+                  const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    field.CheckOwner(&count_, where);
+    if (!open_) Begin(where);
+    return SeqCopy<T>(field.Load(), region_, this);
   }
 
   // SeqReader::Validate()
@@ -218,6 +251,11 @@ class SeqReader {
                     "field used after validation failed, or read after the region that "
                     "validated it)");
     }
+    if (internal::kDebugChecks && copy.reader_ != this) {
+      internal::Die(where,
+                    "S2: a seqcount copy used through another SeqReader than the one that "
+                    "copied it (its region was never validated by this one)");
+    }
     return copy.value_;
   }
 
@@ -231,10 +269,18 @@ class SeqReader {
   }
 
  private:
-  void Begin() {
+  void Begin(const internal::SourceLocation& where) {
     uint64_t seen;
     for (int spins = 0; ((seen = count_.sequence_.load(std::memory_order_acquire)) & 1) != 0;
          ++spins) {  // [Q1]
+      // S5 (every build: it would hang): only the mutex holder writes, so a write in progress
+      // with the mutex held by this thread is this thread's own.
+      if (spins == 0 && count_.writers_.HeldByCurrentThread()) {
+        internal::Die(where,
+                      "S5: a seqcount read region begun inside the thread's own write of the "
+                      "same SeqCount (it would wait forever for that write to end); read the "
+                      "field with SeqWriteGuard::Load()");
+      }
       if (spins >= 64) std::this_thread::yield();
     }
     begin_ = seen;
@@ -268,11 +314,13 @@ class SeqWriteGuard {
                     "S3: a seqcount write without holding its writers' mutex (two writers would "
                     "interleave and readers could validate a mix of both)");
     }
+    if (count_.write_depth_++ != 0) return;  // nested: the outermost write brackets it
     const uint64_t s = count_.sequence_.load(std::memory_order_relaxed);
     count_.sequence_.store(s + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);  // [Q2]
   }
   ~SeqWriteGuard() {
+    if (--count_.write_depth_ != 0) return;
     count_.sequence_.store(count_.sequence_.load(std::memory_order_relaxed) + 1,
                            std::memory_order_release);  // [Q1]
   }
@@ -282,17 +330,22 @@ class SeqWriteGuard {
   // SeqWriteGuard::Store()
   //
   // Writes `field` in place; readers that overlap retry.
+  // Requires: `field` belongs to this guard's SeqCount (S4; debug).
   template <typename T>
-  void Store(SeqField<T>& field, const T& value) {
+  void Store(SeqField<T>& field, const T& value,
+             const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    field.CheckOwner(&count_, where);
     field.Store(value);
   }
 
   // SeqWriteGuard::Load()
   //
   // The field's current value, for a read-modify-write: the writers' mutex keeps it from
-  // changing. (A SeqReader here would wait for this very write to end.)
+  // changing. (A SeqReader here would wait for this very write to end: S5.)
   template <typename T>
-  T Load(const SeqField<T>& field) const {
+  T Load(const SeqField<T>& field,
+         const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+    field.CheckOwner(&count_, where);
     return field.Load();
   }
 
@@ -307,12 +360,14 @@ class ABSL_SCOPED_LOCKABLE SeqLock::WriteGuard {
   ~WriteGuard() ABSL_UNLOCK_FUNCTION() = default;
 
   template <typename T>
-  void Store(SeqField<T>& field, const T& value) {
-    write_.Store(field, value);
+  void Store(SeqField<T>& field, const T& value,
+             const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    write_.Store(field, value, where);
   }
   template <typename T>
-  T Load(const SeqField<T>& field) const {
-    return write_.Load(field);
+  T Load(const SeqField<T>& field,
+         const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+    return write_.Load(field, where);
   }
 
  private:
@@ -324,17 +379,19 @@ class ABSL_SCOPED_LOCKABLE SeqLock::WriteGuard {
 //
 // A consistent copy of one field: copies until no writer overlapped the copy.
 template <typename T>
-T SeqRead(const SeqCount& count, const SeqField<T>& field) {
-  SeqReader reader(count);
+T SeqRead(const SeqCount& count, const SeqField<T>& field,
+          const internal::SourceLocation& where = internal::SourceLocation::current()) {
+  SeqReader reader(count, where);
   SeqCopy<T> copy;
   do {
-    copy = reader.Copy(field);
+    copy = reader.Copy(field, where);
   } while (!reader.Validate());
-  return reader.Use(copy);
+  return reader.Use(copy, where);
 }
 template <typename T>
-T SeqRead(const SeqLock& lock, const SeqField<T>& field) {
-  return SeqRead(lock.count(), field);
+T SeqRead(const SeqLock& lock, const SeqField<T>& field,
+          const internal::SourceLocation& where = internal::SourceLocation::current()) {
+  return SeqRead(lock.count(), field, where);
 }
 
 }  // namespace rcu

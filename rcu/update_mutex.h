@@ -18,8 +18,8 @@
 //               that, and a sleep and wake-up cost several microseconds. (rcu::HashMap's stripes,
 //               held about 100 ns each, use a cheaper internal spin lock: internal/spin_lock.h.)
 // Misuse:       R2 (see README "Rules"): `AssertHeld()` aborts with "R2:" when the calling
-//               thread does not hold the mutex. Locking it twice on one thread is undefined, as
-//               for std::mutex.
+//               thread does not hold the mutex. R16: locking it again on the thread that holds
+//               it aborts with "R16:" in every build (std::mutex would deadlock).
 //
 // Example:
 //   rcu::UpdateMutex mu;
@@ -54,9 +54,19 @@ class ABSL_LOCKABLE UpdateMutex {
   // UpdateMutex::lock()
   //
   // Blocks until the calling thread holds the mutex.
-  void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
+  // Requires: the calling thread does not hold it already (R16: it would wait for itself;
+  // checked in every build, on the path that would block).
+  void lock(const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_EXCLUSIVE_LOCK_FUNCTION() {
     for (int i = 0; i < kSpins; ++i) {
-      if (owner_.load(std::memory_order_relaxed) == nullptr && try_lock()) return;
+      const void* owner = owner_.load(std::memory_order_relaxed);
+      if (owner == nullptr && try_lock()) return;
+      if (owner == Self()) {
+        internal::Die(where,
+                      "R16: rcu::UpdateMutex %p locked again by the thread that holds it (it "
+                      "would wait for itself; the mutex is not recursive)",
+                      static_cast<const void*>(this));
+      }
       internal::CpuRelax();
     }
     mu_.lock();
@@ -114,7 +124,12 @@ class ABSL_LOCKABLE UpdateMutex {
 // `rcu::UpdateLock` holds an UpdateMutex for its scope (annotated, unlike std::lock_guard).
 class ABSL_SCOPED_LOCKABLE UpdateLock {
  public:
-  explicit UpdateLock(UpdateMutex& mu) ABSL_EXCLUSIVE_LOCK_FUNCTION(mu) : mu_(mu) { mu_.lock(); }
+  explicit UpdateLock(UpdateMutex& mu,
+                      const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_EXCLUSIVE_LOCK_FUNCTION(mu)
+      : mu_(mu) {
+    mu_.lock(where);
+  }
   ~UpdateLock() ABSL_UNLOCK_FUNCTION() { mu_.unlock(); }
   UpdateLock(const UpdateLock&) = delete;
   UpdateLock& operator=(const UpdateLock&) = delete;

@@ -182,7 +182,7 @@ TEST(ListMisuseTest, L3ReinsertBeforeGracePeriodAborts) {
         list.Erase(node);
         list.PushBack(node);  // BUG: readers may still traverse it in its old position
       },
-      "L3: element re-inserted before a grace period");
+      "L3: element re-inserted before a grace period.*list_misuse_test.cc");
 }
 
 TEST(ListMisuseTest, L3LinkingALinkedElementAborts) {
@@ -194,7 +194,7 @@ TEST(ListMisuseTest, L3LinkingALinkedElementAborts) {
         list.PushBack(node);
         list.PushFront(node);
       },
-      "L3: element linked twice");
+      "L3: element linked twice.*list_misuse_test.cc");
 }
 
 TEST(ListMisuseTest, L3ReinsertAfterGracePeriodIsQuiet) {
@@ -206,6 +206,27 @@ TEST(ListMisuseTest, L3ReinsertAfterGracePeriodIsQuiet) {
   domain.Synchronize();
   list.PushBack(node);
   list.Erase(node);
+}
+
+// L5: an update that names an element not linked in this list: never linked, erased already, or
+// in another list. Reports name the caller's line, not the library's. (Seen before: the report
+// pointed at list.h's CheckLinkable, and erasing an unlinked element said "L2:"; an element of
+// another list was erased from this one silently, corrupting both.)
+TEST(ListMisuseTest, L5EraseOfAnElementNotInThisListAborts) {
+  Domain domain;
+  IntrusiveList<ListNode> list(domain), other(domain);
+  ListNode node(1), position(2);
+  list.PushBack(node);  // correct: erase what is linked here
+  list.Erase(node);
+  EXPECT_DEATH(list.Erase(node),
+               "L5: list update names an element that is not linked in this "
+               "list.*list_misuse_test.cc");
+  other.PushBack(position);
+  domain.Synchronize();
+  EXPECT_DEATH(list.Erase(position), "L5: .*list_misuse_test.cc");
+  EXPECT_DEATH(list.InsertAfter(position, node), "L5: .*list_misuse_test.cc");
+  EXPECT_DEATH(list.Replace(position, node), "L5: .*list_misuse_test.cc");
+  other.Erase(position);
 }
 
 // L4: traversal needs a section of the list's own domain.

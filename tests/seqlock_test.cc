@@ -5,6 +5,7 @@
 
 #include <array>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <thread>
 #include <vector>
@@ -55,6 +56,42 @@ TEST(SeqLockTest, AWriteThatOverlapsARegionFailsItsValidation) {
   ASSERT_TRUE(reader.Validate());
   EXPECT_EQ(reader.Use(cx), 10);
   EXPECT_EQ(reader.Use(cy), 20);
+}
+
+// A helper that writes, called from inside a write of the same count: one write for readers, so
+// a reader that starts while the inner write runs waits for the outer one to end and sees both
+// fields. (Seen failing before: the inner guard made the count even until its own end, in the
+// middle of the outer write, and the reader validated a=1 b=0.)
+TEST(SeqLockTest, NestedWritesOnOneCountAreOneWrite) {
+  UpdateMutex mu;
+  SeqCount count(mu);
+  SeqField<int> a(0), b(0);
+  std::atomic<bool> started{false};
+  int seen_a = -1, seen_b = -1;
+  std::thread reader;
+  {
+    UpdateLock lock(mu);
+    SeqWriteGuard outer(count, mu);
+    outer.Store(a, 1);
+    SeqWriteGuard inner(count, mu);
+    reader = std::thread([&] {
+      started = true;
+      SeqReader r(count);
+      SeqCopy<int> ca, cb;
+      do {
+        ca = r.Copy(a);
+        cb = r.Copy(b);
+      } while (!r.Validate());
+      seen_a = r.Use(ca);
+      seen_b = r.Use(cb);
+    });
+    while (!started) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the reader copies, or waits
+    inner.Store(b, 1);
+  }
+  reader.join();
+  EXPECT_EQ(seen_a, 1);
+  EXPECT_EQ(seen_b, 1) << "a reader validated a record torn by a nested write";
 }
 
 TEST(SeqLockTest, CopiesAfterAValidateFormANewRegion) {

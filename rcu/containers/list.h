@@ -33,7 +33,8 @@
 //               its erase aborts with "L3:" (debug).
 // Memory order: linking publishes the element with release order; readers load with acquire.
 // Progress:     traversal is wait-free per step; updates block on the list's lock.
-// Misuse:       L1 by construction, L2 by construction, L3 (IntrusiveList, debug), L4 = R1.
+// Misuse:       L1 by construction, L2 by construction, L3 and L5 (IntrusiveList, debug; the
+//               report names the caller's line), L4 = R1.
 //
 // Example:
 //   rcu::List<Route> routes;
@@ -97,8 +98,8 @@ class ListHook {
 
   std::atomic<ListHook*> next_{nullptr};  // read by readers
   ListHook* prev_ = nullptr;              // updaters only
-  bool linked_ = false;
-  GracePeriodCookie erased_;  // a grace period after the last erase (L3)
+  const void* list_ = nullptr;            // the list it is linked in (L3, L5), or null
+  GracePeriodCookie erased_;              // a grace period after the last erase (L3)
 };
 
 // Forward iteration over a list inside a read-side section. Each element is shown as
@@ -177,23 +178,29 @@ class IntrusiveList {
   //
   // Links `element` first / last. Requires: `element` is not linked, and a grace period has
   // passed since it was last erased (L3).
-  void PushFront(T& element) ABSL_LOCKS_EXCLUDED(mu_) {
+  void PushFront(T& element,
+                 const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     UpdateLock lock(mu_);
-    LinkAfter(&head_, Hook(element));
+    LinkAfter(&head_, Hook(element), where);
   }
-  void PushBack(T& element) ABSL_LOCKS_EXCLUDED(mu_) {
+  void PushBack(T& element,
+                const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     UpdateLock lock(mu_);
-    LinkAfter(tail_ != nullptr ? tail_ : &head_, Hook(element));
+    LinkAfter(tail_ != nullptr ? tail_ : &head_, Hook(element), where);
   }
 
   // IntrusiveList::InsertAfter()
   //
   // Links `element` after `position`. Requires: `position` is linked in this list; `element` as
   // for PushFront().
-  void InsertAfter(T& position, T& element) ABSL_LOCKS_EXCLUDED(mu_) {
+  void InsertAfter(T& position, T& element,
+                   const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     UpdateLock lock(mu_);
-    CheckLinked(Hook(position));
-    LinkAfter(Hook(position), Hook(element));
+    CheckLinked(Hook(position), where);
+    LinkAfter(Hook(position), Hook(element), where);
   }
 
   // IntrusiveList::Erase()
@@ -201,18 +208,22 @@ class IntrusiveList {
   // Unlinks `element` (list_del_rcu). Readers that already reached it can still step past it.
   // The caller retires it (Domain::Retire or Domain::Call) and must not link it again before a
   // grace period. Requires: `element` is linked in this list.
-  void Erase(T& element) ABSL_LOCKS_EXCLUDED(mu_) {
+  void Erase(T& element,
+             const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     UpdateLock lock(mu_);
-    Unlink(Hook(element));
+    Unlink(Hook(element), where);
   }
 
   // IntrusiveList::Replace()
   //
   // Puts `replacement` where `old` is, in one step for readers (list_replace_rcu): a reader sees
   // one or the other, never neither. `old` is unlinked as by Erase().
-  void Replace(T& old, T& replacement) ABSL_LOCKS_EXCLUDED(mu_) {
+  void Replace(T& old, T& replacement,
+               const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     UpdateLock lock(mu_);
-    ReplaceLocked(Hook(old), Hook(replacement));
+    ReplaceLocked(Hook(old), Hook(replacement), where);
   }
 
   // IntrusiveList::ReplaceIf()
@@ -224,20 +235,23 @@ class IntrusiveList {
   // run under the lock. Basic guarantee: if `pred` or `make` throws, the elements replaced so far
   // stay replaced and still go to `on_replaced`, and the exception propagates.
   template <typename Pred, typename Make, typename OnReplaced>
-  size_t ReplaceIf(Pred pred, Make make, OnReplaced on_replaced) ABSL_LOCKS_EXCLUDED(mu_) {
+  size_t ReplaceIf(Pred pred, Make make, OnReplaced on_replaced,
+                   const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     const auto replace = [&](ListHook<Tag>* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      ReplaceLocked(n, Hook(*make(static_cast<const T&>(*static_cast<T*>(n)))));
+      ReplaceLocked(n, Hook(*make(static_cast<const T&>(*static_cast<T*>(n)))), where);
     };
     return ForEachMatchThenHandOver(pred, replace, on_replaced);
   }
 
  private:
-  void ReplaceLocked(ListHook<Tag>* o, ListHook<Tag>* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    CheckLinked(o);
-    CheckLinkable(r);
+  void ReplaceLocked(ListHook<Tag>* o, ListHook<Tag>* r, const internal::SourceLocation& where)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    CheckLinked(o, where);
+    CheckLinkable(r, where);
     r->prev_ = o->prev_;
     r->next_.store(o->next_.load(std::memory_order_relaxed), std::memory_order_relaxed);
-    r->linked_ = true;
+    r->list_ = this;
     o->prev_->next_.store(r, std::memory_order_release);
     if (ListHook<Tag>* next = r->next_.load(std::memory_order_relaxed)) {
       next->prev_ = r;
@@ -255,7 +269,9 @@ class IntrusiveList {
   // under the lock. Basic guarantee, as for ReplaceIf().
   template <typename Pred, typename OnErased>
   size_t EraseIf(Pred pred, OnErased on_erased) ABSL_LOCKS_EXCLUDED(mu_) {
-    const auto erase = [&](ListHook<Tag>* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Unlink(n); };
+    const auto erase = [&](ListHook<Tag>* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      Unlink(n, internal::SourceLocation::current());  // only linked elements: no report
+    };
     return ForEachMatchThenHandOver(pred, erase, on_erased);
   }
 
@@ -308,32 +324,34 @@ class IntrusiveList {
     return count;
   }
 
-  void CheckLinked(const ListHook<Tag>* h) const {
-    if (internal::kDebugChecks && !h->linked_) {
-      internal::Die(internal::SourceLocation::current(),
-                    "L2: list update names an element that is not linked");
+  // L5: Erase, Replace and InsertAfter name an element linked in this list.
+  void CheckLinked(const ListHook<Tag>* h, const internal::SourceLocation& where) const {
+    if (internal::kDebugChecks && h->list_ != this) {
+      internal::Die(where,
+                    "L5: list update names an element that is not linked in this list (never "
+                    "linked, erased already, or in another list)");
     }
   }
 
-  void CheckLinkable(const ListHook<Tag>* h) const {
+  void CheckLinkable(const ListHook<Tag>* h, const internal::SourceLocation& where) const {
     if (!internal::kDebugChecks) return;
-    if (h->linked_) {
-      internal::Die(internal::SourceLocation::current(),
-                    "L3: element linked twice (it is already in a list)");
+    if (h->list_ != nullptr) {
+      internal::Die(where, "L3: element linked twice (it is already in a list)");
     }
     if (!domain_.PollState(h->erased_)) {
-      internal::Die(internal::SourceLocation::current(),
+      internal::Die(where,
                     "L3: element re-inserted before a grace period passed since its erase: "
                     "readers may still be traversing it in its old position");
     }
   }
 
-  void LinkAfter(ListHook<Tag>* prev, ListHook<Tag>* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    CheckLinkable(h);
+  void LinkAfter(ListHook<Tag>* prev, ListHook<Tag>* h, const internal::SourceLocation& where)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    CheckLinkable(h, where);
     ListHook<Tag>* next = prev->next_.load(std::memory_order_relaxed);
     h->prev_ = prev;
     h->next_.store(next, std::memory_order_relaxed);
-    h->linked_ = true;
+    h->list_ = this;
     prev->next_.store(h, std::memory_order_release);  // publish
     if (next != nullptr) {
       next->prev_ = h;
@@ -343,8 +361,9 @@ class IntrusiveList {
     size_.fetch_add(1, std::memory_order_relaxed);
   }
 
-  void Unlink(ListHook<Tag>* h) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    CheckLinked(h);
+  void Unlink(ListHook<Tag>* h, const internal::SourceLocation& where)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    CheckLinked(h, where);
     ListHook<Tag>* next = h->next_.load(std::memory_order_relaxed);
     h->prev_->next_.store(next, std::memory_order_release);
     if (next != nullptr) {
@@ -358,7 +377,7 @@ class IntrusiveList {
   }
 
   void MarkErased(ListHook<Tag>* h) {
-    h->linked_ = false;
+    h->list_ = nullptr;
     h->prev_ = nullptr;
     if (internal::kDebugChecks) h->erased_ = domain_.GetState();
   }

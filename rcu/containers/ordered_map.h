@@ -51,7 +51,7 @@
 //               reaches it; readers load the root with acquire, and nodes below it are
 //               immutable ([O] below, at both ends).
 // Progress:     reads wait-free (a lookup reads one node per level); updates block on the lock.
-// Misuse:       O1 (debug: "O1:" when an iterator steps outside any section of the map's domain),
+// Misuse:       O1 (debug: "O1:" when an iterator steps outside the section that created it),
 //               O2 (documentation; ASan in the tests), O3 by construction, R1 (every read takes
 //               a ReadGuard of the map's domain).
 //
@@ -278,10 +278,11 @@ class OrderedMap {
     const V& value() const { return Value(leaf_->values[pos_]); }
 
     Iterator& operator++() {
-      if (internal::kDebugChecks && !map_->domain_.InReadSection()) {
+      if (internal::kDebugChecks && internal::CurrentSection(map_->domain_) != section_) {
         internal::Die(internal::SourceLocation::current(),
-                      "O1: an OrderedMap iterator stepped outside every read-side section of "
-                      "the map's domain (it escaped the section that created it)");
+                      "O1: an OrderedMap iterator stepped outside the read-side section that "
+                      "created it (after it ended, or in a later section or another thread: "
+                      "its nodes may have been freed)");
       }
       if (++pos_ == leaf_->count) NextLeaf();
       CheckBound();
@@ -299,6 +300,7 @@ class OrderedMap {
     // At the first key not less than (after: greater than) *key, or the first key if null.
     Iterator(const OrderedMap* map, const K* key, bool after, const K* bound)
         : map_(map), bounded_(bound != nullptr) {
+      if (internal::kDebugChecks) section_ = internal::CurrentSection(map->domain_);
       if (bound != nullptr) bound_ = *bound;
       const Node* node = map->root_.load(std::memory_order_acquire);  // [O] read side
       while (!node->leaf) {
@@ -341,7 +343,8 @@ class OrderedMap {
     int pos_ = 0;
     int depth_ = 0;
     std::array<std::pair<const Inner*, int>, kMaxDepth> path_;
-    bool bounded_ = false;  // Between(): the range ends before bound_
+    bool bounded_ = false;         // Between(): the range ends before bound_
+    internal::SectionId section_;  // the section that created it (O1; debug builds)
     K bound_{};
   };
 

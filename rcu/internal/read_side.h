@@ -34,6 +34,13 @@
 
 namespace rcu::internal {
 
+// One outermost read-side section of one thread (ReadSide::CurrentSection()).
+struct SectionId {
+  const ThreadState* state = nullptr;  // null: outside every section
+  uint32_t serial = 0;
+  friend bool operator==(const SectionId&, const SectionId&) = default;
+};
+
 class ReadSide {
  public:
   static constexpr uint32_t kMaxNesting = 1u << 20;
@@ -52,6 +59,8 @@ class ReadSide {
     ReaderLine& reader = s->reader;
     ReaderLine* outermost = nullptr;
     if (ABSL_PREDICT_TRUE(reader.ctr.load(std::memory_order_relaxed) == 0)) {
+      // Before the counter: a handler that lands in between begins a section of its own.
+      if (kDebugChecks) ++reader.debug_sections;
       const uint64_t epoch = epoch_.load(std::memory_order_relaxed);
       // [R1] release: the previous section's accesses happen before a grace period that reads
       // this value (C++20 release sequences do not carry same-thread stores).
@@ -112,6 +121,15 @@ class ReadSide {
   bool InSection() const {
     const ThreadState* s = registry_.FindMine();
     return s != nullptr && s->reader.ctr.load(std::memory_order_relaxed) != 0;
+  }
+
+  // The calling thread's current outermost section, or {} outside every section: equal for two
+  // calls only within one section. Meaningful when RCU_DEBUG_CHECKS (the serial is not kept
+  // otherwise), for debug checks that something does not outlive its section. Never registers.
+  SectionId CurrentSection() const {
+    const ThreadState* s = registry_.FindMine();
+    if (s == nullptr || s->reader.ctr.load(std::memory_order_relaxed) == 0) return {};
+    return {s, s->reader.debug_sections};
   }
 
   // For the grace-period engine: the epoch readers stamp, advanced by two once per grace period

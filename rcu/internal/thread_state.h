@@ -54,6 +54,9 @@ struct alignas(64) ReaderLine {
   std::atomic<ThreadState*> next{nullptr};
   ThreadState* limbo_next = nullptr;
   int tid = 0;
+  // Outermost sections the owner entered (wraps); maintained when RCU_DEBUG_CHECKS, to tell one
+  // section from a later one (ReadSide::CurrentSection()).
+  uint32_t debug_sections = 0;
   const void* owner = nullptr;
   StateCache* cache = nullptr;
 };
