@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # The project's test command: formatting and Bazel-file lint (tools/lint.sh), the whole suite
-# with g++, the tests again under AddressSanitizer, ThreadSanitizer and UndefinedBehaviorSanitizer,
-# the whole suite with clang (-Werror and -Wthread-safety on our code; in its own output base, so
-# the two toolchains never evict each other's cache), then the separate workspace in
-# examples/consumer/ that depends on this one (so the public labels and rcu_deps() cannot break),
-# then the CMake build with ctest, an install and two consumers of it (tools/cmake_check.sh).
+# with g++ (every public header compiled -O2/-O3 under g++ and clang too: all_headers_test), the
+# whole tree built and tested optimized (-c opt: the debug checks off, as users' release builds;
+# the misuse tests skip themselves there), the tests again under AddressSanitizer,
+# ThreadSanitizer and UndefinedBehaviorSanitizer, the whole suite with clang (-Wthread-safety on
+# our code; in its own output base, so the two toolchains never evict each other's cache), then
+# the separate workspace in examples/consumer/ that depends on this one (so the public labels and
+# rcu_deps() cannot break), then the CMake build in Debug and Release with ctest, an install and
+# two consumers of it (tools/cmake_check.sh), then a short run of each libFuzzer target from its
+# seed corpus (tests/fuzz/fuzz.sh; pass RCU_FUZZ_SECONDS for longer runs).
 # Extra arguments go to every `bazel test` (for example --test_tag_filters=-torture). Installs
 # what is missing through ./bazelw.
 set -uo pipefail
@@ -41,16 +45,21 @@ else
 fi
 
 run //... "$@"
+# Optimized: everything built (the benchmarks included), the tests run but the benchmark smoke
+# tests, the model checkers, the torture runs (their busted subjects are tuned to the plain
+# build's timing) and the compile-only check (it ran above).
+run -c opt --test_tag_filters=-benchmark,-model,-torture,-compile_only //... "$@"
 # Benchmark smoke tests run uninstrumented peers (liburcu, TBB), and the model checkers check
 # models, not the library: plain build only.
 for config in asan tsan ubsan; do
-  run --config="$config" --build_tests_only --test_tag_filters=-benchmark,-model //... "$@"
+  run --config="$config" --build_tests_only --test_tag_filters=-benchmark,-model,-compile_only \
+    //... "$@"
 done
 # clang: the whole suite but the benchmark smoke tests (peers built once, with g++, are enough).
 # Packages are named, not //...: this second server would walk into the first one's bazel-*
 # convenience symlinks.
 startup=(--output_base="${HOME:-/root}/.cache/bazel-rcu-clang")
-run --repo_env=CC=clang --test_tag_filters=-benchmark \
+run --repo_env=CC=clang --test_tag_filters=-benchmark,-compile_only \
   //rcu/... //tests/... //examples/... //benchmarks/... "$@"
 startup=()
 
@@ -72,5 +81,16 @@ if [[ $cmake_rc -ne 0 ]]; then
   [[ "${cmake_counts##* }" == 0 ]] && failed=$((failed + 1))
 fi
 
-echo "tests (lint, g++, asan, tsan, ubsan, clang, consumer workspace, cmake): $passed passed, $failed failed"
+# libFuzzer targets, a few seconds each from their seed corpora.
+echo "==> tests/fuzz/fuzz.sh"
+tests/fuzz/fuzz.sh "${RCU_FUZZ_SECONDS:-5}" 2>&1 | tee "$log"
+fuzz_rc=${PIPESTATUS[0]}
+fuzz_counts="$(sed -nE 's/^fuzz: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$log" | tail -1)"
+fuzz_counts="${fuzz_counts:-0 1}"
+passed=$((passed + ${fuzz_counts%% *}))
+failed=$((failed + ${fuzz_counts##* }))
+[[ $fuzz_rc -ne 0 ]] && status=1
+
+echo "tests (lint, g++, opt, asan, tsan, ubsan, clang, consumer workspace, cmake, fuzz):" \
+  "$passed passed, $failed failed"
 exit $status

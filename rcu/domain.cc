@@ -190,7 +190,9 @@ void Domain::BarrierAtExit() {
   std::string readers;
   read_side_.registry().ForEachLocked([&](internal::ThreadState& s) {
     if (s.reader.ctr.load(std::memory_order_acquire) != 0) {
-      readers += " " + std::to_string(s.reader.tid);
+      // Appended, not `" " + std::to_string(...)`: g++ 12 at -O3 misreads that as an overlapping
+      // copy (-Wrestrict).
+      readers.append(" ").append(std::to_string(s.reader.tid));
     }
   });
   const DomainStats stats = Stats();

@@ -23,10 +23,6 @@
 #include "rcu/retirable.h"
 #include "rcu/update_mutex.h"
 
-#if !RCU_DEBUG_CHECKS
-#error "the misuse tests need RCU_DEBUG_CHECKS (build without NDEBUG)"
-#endif
-
 namespace rcu {
 namespace {
 

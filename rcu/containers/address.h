@@ -166,7 +166,9 @@ inline std::string ToString(const Ipv6Address& a) {
 }
 template <size_t kBytes>
 std::string ToString(const Prefix<BitString<kBytes>>& p) {
-  return ToString(p.address) + "/" + std::to_string(p.length);
+  std::string text = ToString(p.address);  // appended: see domain.cc on g++ 12's -Wrestrict
+  text.append("/").append(std::to_string(p.length));
+  return text;
 }
 
 }  // namespace rcu

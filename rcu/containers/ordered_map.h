@@ -119,8 +119,19 @@ class OrderedMap {
       for (auto& r : returned) FreeList(r.load(std::memory_order_relaxed));
     }
   };
-  // The published nodes an update replaced (retired after the lock is released).
-  using Replaced = absl::InlinedVector<const Node*, 2 * kPathNodes>;
+  // The published nodes an update replaced (retired after the lock is released): its leaf, and
+  // per level above it at most the inner node and a sibling merged into it. A fixed array: no
+  // allocation, and no union storage for g++'s -Wmaybe-uninitialized to misread at -O2.
+  class Replaced {
+   public:
+    void push_back(const Node* n) { nodes_[count_++] = n; }
+    const Node* const* begin() const { return nodes_.data(); }
+    const Node* const* end() const { return nodes_.data() + count_; }
+
+   private:
+    std::array<const Node*, 2 * kMaxDepth + 1> nodes_{};
+    int count_ = 0;
+  };
 
   struct Leaf : Node {
     Leaf() { this->leaf = true; }

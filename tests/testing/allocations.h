@@ -9,7 +9,8 @@
 
 namespace rcu::testutil {
 
-// Allocations through operator new since the program started (all threads).
+// Allocations through operator new by the calling thread since it started (other threads, the
+// domain's callback threads among them, allocate when they will).
 uint64_t Allocations();
 
 }  // namespace rcu::testutil

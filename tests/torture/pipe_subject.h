@@ -33,7 +33,7 @@ class Histogram {
   }
   std::string Format() const {
     std::string out;
-    for (const auto& c : counts_) out += " " + std::to_string(c.load());
+    for (const auto& c : counts_) out.append(" ").append(std::to_string(c.load()));
     return out;
   }
 
