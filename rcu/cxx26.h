@@ -118,15 +118,13 @@ void rcu_retire(T* p, D d = D(), rcu_domain& dom = rcu_default_domain(),
       T* p;
       D d;
     };
-    if (internal::kDebugChecks) {
-      internal::NoteRetired(p, sizeof(T), /*check_double_retire=*/true, where);
-    }
+    internal::RetireTracking::Note(p, where);
     auto* node = new Node(p, std::move(d));
     dom.native().Call(
         node,
         [](CallbackHead* head) {
           std::unique_ptr<Node> n(static_cast<Node*>(head));
-          if (internal::kDebugChecks) internal::ForgetRetired(n->p);
+          internal::RetireTracking::Forget(n->p);
           std::move(n->d)(n->p);
         },
         where);
@@ -146,9 +144,7 @@ class rcu_obj_base : private internal_cxx26::ObjBaseHook {
   void retire(
       D d = D(), rcu_domain& dom = rcu_default_domain(),
       const internal::SourceLocation& where = internal::SourceLocation::current()) noexcept {
-    if (internal::kDebugChecks) {
-      internal::NoteRetired(static_cast<T*>(this), sizeof(T), /*check_double_retire=*/true, where);
-    }
+    internal::RetireTracking::Note(static_cast<T*>(this), where);
     deleter_ = std::move(d);
     rcu_obj_base_head.func = nullptr;  // a copy may carry a queued original's bits
     dom.native().Call(&rcu_obj_base_head, &Invoke, where);
@@ -166,7 +162,7 @@ class rcu_obj_base : private internal_cxx26::ObjBaseHook {
   static void Invoke(CallbackHead* head) {
     auto* self = static_cast<rcu_obj_base*>(reinterpret_cast<internal_cxx26::ObjBaseHook*>(head));
     T* object = static_cast<T*>(self);
-    if (internal::kDebugChecks) internal::ForgetRetired(object);
+    internal::RetireTracking::Forget(object);
     D d = std::move(self->deleter_);
     d(object);
   }

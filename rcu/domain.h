@@ -269,11 +269,9 @@ class Domain {
   template <typename T, typename Deleter = std::default_delete<T>>
   void Retire(T* p, const internal::SourceLocation& where = internal::SourceLocation::current()) {
     if (p == nullptr) return;
-    void* erased = const_cast<void*>(static_cast<const void*>(p));
-    if (internal::kDebugChecks) {
-      internal::NoteRetired(erased, sizeof(T), /*check_double_retire=*/true, where);
-    }
-    Enqueue(erased, &internal::DeleteErased<T, Deleter>, sizeof(T), where);
+    internal::RetireTracking::Note(p, where);  // the reclaimer forgets it before the deleter
+    Enqueue(const_cast<void*>(static_cast<const void*>(p)), &internal::DeleteErased<T, Deleter>,
+            sizeof(T), where);
   }
 
   // Domain::Barrier()

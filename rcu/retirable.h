@@ -51,16 +51,16 @@ class Retirable {
 
  private:
   static void Invoke(CallbackHead* head) {
-    Deleter()(static_cast<T*>(reinterpret_cast<Retirable*>(head)));
+    T* object = static_cast<T*>(reinterpret_cast<Retirable*>(head));
+    internal::RetireTracking::Forget(object);  // by the object, which need not start at head_
+    Deleter()(object);
   }
   CallbackHead head_;  // the only member: a Retirable* and its head share an address
 };
 
 template <typename T, typename Deleter>
 void Retirable<T, Deleter>::Retire(Domain& domain, const internal::SourceLocation& where) {
-  if (internal::kDebugChecks) {
-    internal::NoteRetired(static_cast<T*>(this), sizeof(T), /*check_double_retire=*/false, where);
-  }
+  internal::RetireTracking::Note(static_cast<T*>(this), where);
   domain.Call(&head_, &Invoke, where);
 }
 

@@ -155,6 +155,33 @@ TEST_F(ReclamationTest, RetirableOnDefaultDomain) {
   EXPECT_EQ(deleted.load(), 1);
 }
 
+// Retirable<T> need not be T's first base: the checker's R7/R9 record of a retired object is
+// made and dropped by the object's address, not by the address of the CallbackHead queued for it.
+// (Seen failing before, in debug builds: the record of the first object stayed, and a later
+// object at the same address was reported as "R7: double retire".)
+struct DestroyOnly {  // the storage is reused below
+  template <typename T>
+  void operator()(T* p) const {
+    p->~T();
+  }
+};
+struct Base {
+  int64_t pad[2] = {};
+};
+struct NotFirstBase : Base, Retirable<NotFirstBase, DestroyOnly> {};
+
+TEST_F(ReclamationTest, RetirableThatIsNotTheFirstBaseLeavesNoRecordBehind) {
+  Domain domain;
+  alignas(NotFirstBase) unsigned char storage[sizeof(NotFirstBase)];
+  (new (storage) NotFirstBase)->Retire(domain);
+  domain.Barrier();
+  domain.Retire<NotFirstBase, DestroyOnly>(new (storage) NotFirstBase);  // the same address
+  domain.Barrier();
+  (new (storage) NotFirstBase)->Retire(domain);
+  domain.Barrier();
+  EXPECT_EQ(domain.Stats().callbacks_invoked, 3u);
+}
+
 // A callback that queues another: legal, and the second one runs too.
 struct Chain {
   CallbackHead head;

@@ -241,5 +241,33 @@ TEST(ListMisuseTest, L4IterateWithAnotherDomainsGuardAborts) {
       "L4: list traversed with a ReadGuard of another domain");
 }
 
+// L4 for iterators: one stepped after its section ended, or in a later section, aborts (the list
+// may have freed the element it stands on meanwhile). Stepping inside its own section, nested
+// guards included, is quiet.
+TEST(ListMisuseTest, L4IteratorSteppedOutsideItsSectionAborts) {
+  Domain domain;
+  List<int> list(domain);
+  for (int i = 0; i < 4; ++i) list.PushBack(i);
+  {
+    ReadGuard guard(domain);
+    auto range = list.Iterate(guard);
+    auto it = range.begin();
+    ReadGuard nested(domain);
+    ++it;
+    EXPECT_EQ(*it, 1);
+  }
+  EXPECT_DEATH(
+      {
+        List<int>::Range::iterator it;
+        {
+          ReadGuard guard(domain);
+          it = list.Iterate(guard).begin();
+        }
+        ReadGuard later(domain);
+        ++it;  // BUG (L4)
+      },
+      "L4: a list iterator stepped outside the read-side section that created it");
+}
+
 }  // namespace
 }  // namespace rcu

@@ -34,7 +34,8 @@
 // Memory order: linking publishes the element with release order; readers load with acquire.
 // Progress:     traversal is wait-free per step; updates block on the list's lock.
 // Misuse:       L1 by construction, L2 by construction, L3 and L5 (IntrusiveList, debug; the
-//               report names the caller's line), L4 = R1.
+//               report names the caller's line), L4 = R1 (debug: a guard of another domain, and
+//               an iterator stepped outside the section that created it).
 //
 // Example:
 //   rcu::List<Route> routes;
@@ -102,10 +103,32 @@ class ListHook {
   GracePeriodCookie erased_;              // a grace period after the last erase (L3)
 };
 
+// The section a list range belongs to, in debug builds (L4: an iterator stepped in another one
+// reads elements that may have been freed).
+namespace internal {
+struct ListSection {
+#if RCU_DEBUG_CHECKS
+  const Domain* domain = nullptr;
+  SectionId id;
+#endif
+  void Check() const {
+#if RCU_DEBUG_CHECKS
+    if (domain != nullptr && CurrentSection(*domain) != id) {
+      Die(SourceLocation::current(),
+          "L4: a list iterator stepped outside the read-side section that created it (after it "
+          "ended, or in a later section or another thread: its elements may have been freed)");
+    }
+#endif
+  }
+};
+}  // namespace internal
+
 // Forward iteration over a list inside a read-side section. Each element is shown as
 // Project()(const T&): the element itself, or (for List<T>) the value it holds.
 template <typename T, typename Tag, typename Project>
 class ListRange {
+  using Section = internal::ListSection;
+
  public:
   class iterator {
    public:
@@ -119,6 +142,7 @@ class ListRange {
     reference operator*() const { return Project()(*static_cast<const T*>(node_)); }
     pointer operator->() const { return &**this; }
     iterator& operator++() {
+      if (internal::kDebugChecks) section_.Check();
       node_ = node_->next_.load(std::memory_order_acquire);
       return *this;
     }
@@ -132,24 +156,31 @@ class ListRange {
 
    private:
     friend class ListRange;
-    explicit iterator(const ListHook<Tag>* node) : node_(node) {}
+    iterator(const ListHook<Tag>* node, const Section& section) : node_(node), section_(section) {}
     const ListHook<Tag>* node_ = nullptr;
+    Section section_;  // the section it belongs to (L4; debug builds)
   };
 
   // The same elements, shown through another projection.
   template <typename OtherProject>
-  explicit ListRange(const ListRange<T, Tag, OtherProject>& other) : first_(other.first_) {}
+  explicit ListRange(const ListRange<T, Tag, OtherProject>& other)
+      : first_(other.first_), section_(other.section_) {}
 
-  iterator begin() const { return iterator(first_); }
-  iterator end() const { return iterator(nullptr); }
+  iterator begin() const { return iterator(first_, section_); }
+  iterator end() const { return iterator(nullptr, section_); }
 
  private:
   template <typename U, typename V>
   friend class IntrusiveList;
   template <typename U, typename V, typename P>
   friend class ListRange;
-  explicit ListRange(const ListHook<Tag>* first) : first_(first) {}
-  const ListHook<Tag>* first_;
+  ListRange(const ListHook<Tag>* first, [[maybe_unused]] const Domain& domain) : first_(first) {
+#if RCU_DEBUG_CHECKS
+    section_ = {&domain, internal::CurrentSection(domain)};
+#endif
+  }
+  const ListHook<Tag>* first_ = nullptr;
+  Section section_;
 };
 
 template <typename T, typename Tag = void>
@@ -171,7 +202,7 @@ class IntrusiveList {
     if (internal::kDebugChecks && &guard.domain() != &domain_) {
       internal::Die(where, "L4: list traversed with a ReadGuard of another domain");
     }
-    return ListRange<T, Tag>(head_.next_.load(std::memory_order_acquire));
+    return ListRange<T, Tag>(head_.next_.load(std::memory_order_acquire), domain_);
   }
 
   // IntrusiveList::PushFront() / PushBack()

@@ -42,6 +42,21 @@ void Report(const char* format, ...) ABSL_PRINTF_ATTRIBUTE(1, 2);
 void NoteRetired(const void* p, size_t bytes, bool check_double_retire,
                  const SourceLocation& where);
 void ForgetRetired(const void* p);
+
+// The R7/R9 bookkeeping of one retire, written once for every retire path (Domain::Retire,
+// Retirable, the C++26 facade): Note() when the object is queued, Forget() right before its
+// deleter runs, both by the address of the object the deleter destroys, never by the address of
+// a CallbackHead queued for it (which differs when the head is not at the object's start). No-ops
+// without debug checks.
+struct RetireTracking {
+  template <typename T>
+  static void Note(const T* object, const SourceLocation& where) {
+    if (kDebugChecks) NoteRetired(object, sizeof(T), /*check_double_retire=*/true, where);
+  }
+  static void Forget(const void* object) {
+    if (kDebugChecks) ForgetRetired(object);
+  }
+};
 class PublishedUpdate {
  public:
   PublishedUpdate();

@@ -290,7 +290,7 @@ void Reclaimer::Invoke(Batch& batch) {
     for (RetireBlock* block = chain; block != nullptr;) {
       for (uint32_t i = 0; i < block->count; ++i) {
         const RetireBlock::Entry entry = block->entries[i];
-        ForgetRetired(entry.ptr);  // R7/R9 tracking: the address may be reused from here
+        RetireTracking::Forget(entry.ptr);  // R7/R9: the address may be reused from here
         entry.fn(entry.ptr);
       }
       invoked += block->count;

@@ -141,4 +141,6 @@ int UseCore() {
 
 }  // namespace
 
-int main() { return UseHashMaps() + UseOrderedMaps() + UseOtherContainers() + UseCore() > 0 ? 0 : 1; }
+int main() {
+  return UseHashMaps() + UseOrderedMaps() + UseOtherContainers() + UseCore() > 0 ? 0 : 1;
+}

@@ -55,7 +55,8 @@ void Check(std::string_view text, Parse parse) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
-  Check<rcu::Ipv4Address, AF_INET>(text, [](std::string_view t) { return rcu::ParseIpv4Prefix(t); });
+  Check<rcu::Ipv4Address, AF_INET>(text,
+                                   [](std::string_view t) { return rcu::ParseIpv4Prefix(t); });
   Check<rcu::Ipv6Address, AF_INET6>(text,
                                     [](std::string_view t) { return rcu::ParseIpv6Prefix(t); });
   return 0;

@@ -38,12 +38,12 @@ class FuzzInput {
 };
 
 // Fails the run: libFuzzer reports the crash with the input that caused it.
-#define RCU_FUZZ_CHECK(condition)                                                    \
-  do {                                                                               \
-    if (!(condition)) {                                                              \
+#define RCU_FUZZ_CHECK(condition)                                                      \
+  do {                                                                                 \
+    if (!(condition)) {                                                                \
       __builtin_printf("check failed at %s:%d: %s\n", __FILE__, __LINE__, #condition); \
-      __builtin_trap();                                                              \
-    }                                                                                \
+      __builtin_trap();                                                                \
+    }                                                                                  \
   } while (0)
 
 // The body of LLVMFuzzerTestOneInput: `run(input, domain)` on one process-wide domain, then a

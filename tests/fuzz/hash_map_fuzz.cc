@@ -21,7 +21,9 @@ struct IdentityHash {
 };
 
 uint64_t ValueOf(uint64_t v, uint64_t*) { return v; }
-std::string ValueOf(uint64_t v, std::string*) { return std::string(v % 40, 'v') + std::to_string(v); }
+std::string ValueOf(uint64_t v, std::string*) {
+  return std::string(v % 40, 'v') + std::to_string(v);
+}
 
 template <typename V, typename Hash>
 void Run(FuzzInput& in, rcu::Domain& domain) {
