@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "rcu/internal/checker.h"
+#include "rcu/internal/mutex.h"
 #include "rcu/internal/reclaimer.h"
 #include "rcu/internal/thread_registry.h"
-#include "rcu/update_mutex.h"
 
 // The facade: the parts (rcu/internal/read_side.h, grace_periods.h, callback_queue.h,
 // reclaimer.h) do the work; this file checks the rules that span them, keeps the list of live
@@ -31,7 +31,7 @@ constexpr std::chrono::seconds kExitPatience{1};
 
 // Every live domain, so fork() can quiesce them all.
 struct LiveDomains {
-  UpdateMutex mu;
+  internal::Mutex mu;
   std::vector<Domain*> domains ABSL_GUARDED_BY(mu);
 };
 LiveDomains& Live() {
@@ -46,13 +46,13 @@ void AddLive(Domain* domain) {
   }();
   (void)fork_handlers;
   LiveDomains& live = Live();
-  UpdateLock lock(live.mu);
+  internal::MutexLock lock(live.mu);
   live.domains.push_back(domain);
 }
 
 void RemoveLive(Domain* domain) {
   LiveDomains& live = Live();
-  UpdateLock lock(live.mu);
+  internal::MutexLock lock(live.mu);
   std::erase(live.domains, domain);
 }
 

@@ -359,6 +359,22 @@ inline internal::SectionId internal::CurrentSection(const Domain& domain) {
   return domain.read_side_.CurrentSection();
 }
 
+namespace internal {
+
+// The check every read of RCU-protected data makes, written once (Published<T>, Ref<T>, every
+// container): `guard` must hold a section of `domain`, the one the data is retired on; a guard of
+// another domain protects nothing. `rule`: the id the report names ("R1"; IntrusiveList's
+// traversal says "L4"); `what`: the read ("HashMap::Find()"). Checked when RCU_DEBUG_CHECKS is
+// on; the report names the caller's line.
+inline void CheckGuard(const ReadGuard& guard, const Domain& domain, const char* rule,
+                       const char* what, const SourceLocation& where) {
+  if (kDebugChecks && &guard.domain() != &domain) {
+    Die(where, "%s: %s with a ReadGuard of another domain", rule, what);
+  }
+}
+
+}  // namespace internal
+
 inline void Domain::Call(CallbackHead* head, void (*func)(CallbackHead*),
                          const internal::SourceLocation& where) {
   if (internal::kDebugChecks && ABSL_PREDICT_FALSE(head->func != nullptr)) {

@@ -96,11 +96,7 @@ class Published {
   // Requires: `guard` holds a section of this Published's domain (R1, checked in debug builds).
   T* Read(const ReadGuard& guard,
           const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain()) {
-      internal::Die(where,
-                    "R1: Published<T>::Read() with a ReadGuard of another domain than the "
-                    "one the Published belongs to");
-    }
+    internal::CheckGuard(guard, domain(), "R1", "Published<T>::Read()", where);
     return ptr_.load(std::memory_order_acquire);
   }
 

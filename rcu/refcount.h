@@ -137,10 +137,7 @@ class Ref {
   static Ref TryFrom(const ReadGuard& guard, const T* object,
                      const internal::SourceLocation& where = internal::SourceLocation::current()) {
     if (object == nullptr) return Ref();
-    if (internal::kDebugChecks && &guard.domain() != &object->domain()) {
-      internal::Die(where,
-                    "R1: Ref::TryFrom() with a ReadGuard of another domain than the object's");
-    }
+    internal::CheckGuard(guard, object->domain(), "R1", "Ref::TryFrom()", where);
     return object->TryAcquire() ? Ref(const_cast<T*>(object)) : Ref();
   }
 

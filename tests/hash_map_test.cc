@@ -40,10 +40,10 @@ struct FlatPair {
   bool Whole() const { return b == 2 * a; }
   uint64_t a, b;
 };
-static_assert(
-    internal::HashTable<uint64_t, FlatPair, DefaultHash<uint64_t>, DefaultEq<uint64_t>>::kInline);
-static_assert(
-    !internal::HashTable<uint64_t, Pair, DefaultHash<uint64_t>, DefaultEq<uint64_t>>::kInline);
+static_assert(container_internal::HashTable<uint64_t, FlatPair, DefaultHash<uint64_t>,
+                                            DefaultEq<uint64_t>>::kInline);
+static_assert(!container_internal::HashTable<uint64_t, Pair, DefaultHash<uint64_t>,
+                                             DefaultEq<uint64_t>>::kInline);
 
 // The parameter is HashMapOptions::initial_capacity: the default (the map grows from a few
 // slots), or presized.

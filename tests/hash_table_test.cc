@@ -14,7 +14,7 @@
 #include "gtest/gtest.h"
 #include "rcu/domain.h"
 
-namespace rcu::internal {
+namespace rcu::container_internal {
 namespace {
 
 struct MixHash {
@@ -264,4 +264,4 @@ TEST(HashTableTest, ResizesLeaveTheOldArrayToItsReaders) {
 }
 
 }  // namespace
-}  // namespace rcu::internal
+}  // namespace rcu::container_internal

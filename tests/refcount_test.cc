@@ -111,7 +111,9 @@ TEST(RefCountTest, HandlesStayValidWhileUpdatersReplaceAndErase) {
         }
       });
     }
-    for (int round = 0; round < 20000; ++round) {
+    // At least 20,000 rounds, and on until the readers held some handles: an optimized build
+    // can finish 20,000 rounds before a reader thread starts.
+    for (int round = 0; round < 20000 || (held.load() < 100 && round < 50'000'000); ++round) {
       const uint64_t key = round % 8;
       if (round % 3 == 0) {
         sessions.Erase(key);

@@ -1,8 +1,8 @@
-// The hash table's stripe lock alone (rcu/internal/spin_lock.h): mutual exclusion on every path
-// (taken free, after spinning, after yielding, after sleeping), and a long hold whose waiters
-// sleep and are woken.
+// The hash table's stripe lock alone (rcu/containers/internal/spin_lock.h): mutual exclusion on
+// every path (taken free, after spinning, after yielding, after sleeping), and a long hold whose
+// waiters sleep and are woken.
 
-#include "rcu/internal/spin_lock.h"
+#include "rcu/containers/internal/spin_lock.h"
 
 #include <atomic>
 #include <chrono>
@@ -12,7 +12,7 @@
 
 #include "gtest/gtest.h"
 
-namespace rcu::internal {
+namespace rcu::container_internal {
 namespace {
 
 // A non-atomic read-modify-write under the lock: a lost increment means two holders at once.
@@ -58,4 +58,4 @@ TEST(SpinLockTest, LongHoldPutsWaitersToSleepAndReleaseWakesThem) {
 }
 
 }  // namespace
-}  // namespace rcu::internal
+}  // namespace rcu::container_internal

@@ -29,9 +29,7 @@
 // Batching:     a read-side section and a Read() cost about as much as one indexed read, so a
 //               reader that looks at several elements should take one view in one section and
 //               index it as often as it needs (the view stays valid for the whole section; no
-//               copy). With an appender running (//benchmarks:copy_on_grow_array_benchmark, 1M
-//               elements, 2 threads), one read per section ran at 0.38x an unsynchronized
-//               std::vector; 16 reads per section at 0.83x (1 thread: 0.51x and 1.04x).
+//               copy; the benchmark report has the figures).
 // Progress:     Read() and indexing are wait-free; updates block on the array's lock; Append is
 //               amortized O(1), Set and Truncate O(n).
 // Misuse:       A1, A2, A3 by construction; R1 (Read needs a guard of the array's domain).
@@ -111,9 +109,7 @@ class CopyOnGrowArray {
   // Invalidates: the view when the guard's outermost section ends.
   View Read(const ReadGuard& guard,
             const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain_) {
-      internal::Die(where, "R1: CopyOnGrowArray::Read() with a ReadGuard of another domain");
-    }
+    internal::CheckGuard(guard, domain_, "R1", "CopyOnGrowArray::Read()", where);
     const Block* b = block_.load(std::memory_order_acquire);
     return View(b->data(), b->size.load(std::memory_order_acquire));
   }
@@ -121,7 +117,9 @@ class CopyOnGrowArray {
   // CopyOnGrowArray::Append()
   //
   // Adds `value` at the end; returns its index. Amortized O(1).
-  size_t Append(T value) ABSL_LOCKS_EXCLUDED(mu_) {
+  size_t Append(T value,
+                const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     Block* old;
     size_t n;
     {
@@ -139,7 +137,7 @@ class CopyOnGrowArray {
       grown->size.store(n + 1, std::memory_order_relaxed);
       old = Publish(std::move(grown));
     }
-    Retire(old);
+    Retire(old, where);
     return n;
   }
 
@@ -147,7 +145,9 @@ class CopyOnGrowArray {
   //
   // Replaces element `i` by a new value, in a new block (readers see the old array or the new
   // one, never a half-written element). O(n). Requires: i < size().
-  void Set(size_t i, T value) ABSL_LOCKS_EXCLUDED(mu_) {
+  void Set(size_t i, T value,
+           const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     Block* old;
     {
       UpdateLock lock(mu_);
@@ -160,13 +160,15 @@ class CopyOnGrowArray {
       }
       old = Publish(std::move(fresh));
     }
-    Retire(old);
+    Retire(old, where);
   }
 
   // CopyOnGrowArray::Truncate()
   //
   // Keeps the first `n` elements (no-op if there are no more), in a new block. O(n).
-  void Truncate(size_t n) ABSL_LOCKS_EXCLUDED(mu_) {
+  void Truncate(size_t n,
+                const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     Block* old;
     {
       UpdateLock lock(mu_);
@@ -177,10 +179,12 @@ class CopyOnGrowArray {
       Block::CopyInto(*b, *fresh, n);
       old = Publish(std::move(fresh));
     }
-    Retire(old);
+    Retire(old, where);
   }
 
-  void Clear() { Truncate(0); }
+  void Clear(const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    Truncate(0, where);
+  }
 
   // CopyOnGrowArray::size()
   //
@@ -248,7 +252,9 @@ class CopyOnGrowArray {
 
   // A2: `old` is freed after its readers are done. Called without the lock, so back-pressure
   // never sleeps under it and a callback may update the array.
-  void Retire(Block* old) ABSL_LOCKS_EXCLUDED(mu_) { domain_.Call(&old->head, &Block::Retired); }
+  void Retire(Block* old, const internal::SourceLocation& where) ABSL_LOCKS_EXCLUDED(mu_) {
+    domain_.Call(&old->head, &Block::Retired, where);
+  }
 
   Domain& domain_;
   mutable UpdateMutex mu_;

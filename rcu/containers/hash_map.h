@@ -8,60 +8,32 @@
 // (routing, name resolution, caches of configuration). Do not use it when you need to iterate a
 // consistent snapshot of many keys (see rcu::ReplaceMap), or when updates dominate.
 //
-// Read side:    `Find(guard, key)` returns a `const V*` that stays valid until the guard's
-//               outermost section ends (H4: do not keep it longer; `Get(key)` copies instead).
-//               A lookup never misses a key that is present throughout it, resizes included
-//               (H3): it reads one array, complete, whichever it gets. No lookup that begins
-//               after Erase() returns finds the key, and none hands out an entry whose removal
-//               began before the lookup read its slot's control byte (H1); each lookup reads a
-//               slot once (H2).
-// Layout:       open addressing, as Abseil's SwissTable: groups of 7 slots behind a word of
-//               control bytes, one or two cache lines each, so a lookup usually costs one random
-//               access. When K and V are trivially copyable and together take at most 32 bytes,
-//               entries live in the slots themselves (a uint64_t -> uint64_t map takes about 32
-//               bytes a key at 1M keys, against 34 for an absl::flat_hash_map); otherwise a slot
-//               points to an entry allocated on insert. There is no lookup cache in front of the
-//               table (0.1.0 had one): on 1M string keys under Zipf(0.99) it made lookups slower
-//               (0.79x read-only, 0.92x with 10% updates), as hot groups stay in the CPU caches.
-// Update side:  Insert, InsertOrAssign and Erase lock the key's stripe (one of 32) and claim
-//               free slots with a compare-and-swap. A value is never changed in place:
-//               InsertOrAssign builds a new entry; a pointer slot swaps to it, an inline entry is
-//               written into the earliest free slot of the key's probe (so a hot key keeps near
-//               its home), and the old entry is retired, so a reader sees one whole value. A
-//               retired slot is reused after a grace period (per stripe, in batches: no per-entry
-//               memory waits for reclamation). When the empty slots run out, the updater that
-//               took the last one takes every stripe, copies the live entries (inline entries, or
-//               pointers) into a new array sized for 1.5x of them and retires the old array whole.
-// Hot keys:     an inline entry cannot be swapped, so each assignment takes a free slot (a
-//               compare-and-swap and two XORs on the group's control word) and the old one is
-//               reused a grace period later; a hot key keeps within a few slots of its home
-//               (at most 4 versions at once under Zipf(0.99) with 50% assignments), but with two
-//               threads its group's line moves between the cores at each update. Under
-//               Zipf(0.99) with 10% assignments, 2 threads, the map runs at 0.66x of xenium's
-//               vyukov_hash_map, which stores values in place (uniform keys: 1.04x). Entries
-//               behind a pointer are swapped in place and degrade less (README, Benchmarks).
-// Values:       any V that is move-constructible, move-only types included (Get() alone needs
-//               a copyable V). Exceptions: every update gives the strong guarantee: the entry is
-//               built (K copied, V moved: user code) before a stripe is taken, and a throw from
-//               the hash, the equality or a constructor leaves the map unchanged. A resize never
-//               throws: without memory the table keeps its size (an insert that then finds no
-//               free slot throws std::bad_alloc).
-// Callbacks:    no stripe is held while an update queues a retirement, so back-pressure (R12)
-//               never sleeps under a stripe, and callbacks may update any map.
-// Reclamation:  erased and replaced entries (pointer slots) and old arrays are retired on the
-//               map's domain: Barrier() returns after all of them are freed. The destructor frees
-//               the entries at once and requires that no reader is inside.
-// Memory order: a slot is written before its control byte is published with release order, and
-//               lookups read control words with acquire: a lookup that finds an entry sees it
-//               fully constructed (internal/hash_table.h has the argument).
-// Progress:     Find/Contains wait-free (a lookup reads each group at most once); updates block on
-//               their stripe; a resize blocks updates (never lookups) while it copies.
-// Inside:       the table, its stripes, slot reuse and resize are internal/hash_table.h. This
-//               class checks R1, hashes once, and retires what an update unlinked, outside every
-//               stripe.
-// Misuse:       H1, H2 and H3 by construction; H4 (documentation; ASan in the tests); R1 (Find
-//               needs a ReadGuard of the map's domain: compile time for the token, debug check
-//               for the domain).
+// Read side:    `Find(guard, key)` returns a `const V*` valid until the guard's outermost section
+//               ends (H4; `Get(key)` copies instead, `FindRef` holds a Ref<T> past it). No lookup
+//               misses a key present throughout it, resizes included (H3); none that begins after
+//               Erase() returns finds the key, nor is handed an entry whose removal began before
+//               it read the slot (H1); each lookup reads a slot once (H2). With transparent Hash
+//               and Eq (the default for std::string keys) lookups take any comparable key type.
+// Update side:  Insert, InsertOrAssign and Erase lock the key's stripe. A value is never changed
+//               in place: an assignment builds a new entry and retires the old one, so a reader
+//               sees one whole value. Retired slots are reused a grace period later.
+// Layout:       open addressing in groups of 7 slots behind a word of control bytes (Abseil's
+//               SwissTable, with RCU-safe slot reuse): a lookup usually costs one random access.
+//               Small trivially copyable entries live in the slots; others behind a pointer.
+// Values:       any move-constructible V (Get() alone needs a copyable V). Every update gives the
+//               strong guarantee; a resize never throws (without memory the table keeps its size,
+//               and an insert that then finds no free slot throws std::bad_alloc). A capacity
+//               over max_size() throws std::length_error.
+// Reclamation:  erased and replaced entries and old arrays are retired on the map's domain,
+//               outside every stripe (R12: back-pressure never sleeps under one, and callbacks may
+//               update any map). The destructor frees the entries at once; no reader may be
+//               inside.
+// Progress:     Find/Contains wait-free (each group read at most once); updates block on their
+//               stripe; a resize blocks updates (never lookups) while it copies.
+// Inside:       the table (internal/hash_table.h, with the memory-order argument); this class
+//               checks R1, hashes once, and retires what an update unlinked.
+// Misuse:       H1-H3 by construction; H4 documented (ASan in the tests); R1 (compile time for
+//               the guard, debug check for its domain). Reports name the caller's line.
 //
 // Example:
 //   rcu::HashMap<uint64_t, Route> routes;
@@ -88,6 +60,7 @@
 
 #include "absl/hash/hash.h"
 #include "rcu/containers/internal/hash_table.h"
+#include "rcu/containers/internal/key_traits.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/refcount.h"
@@ -123,14 +96,12 @@ struct DefaultEq<std::string> : std::equal_to<> {};
 
 template <typename K, typename V, typename Hash = DefaultHash<K>, typename Eq = DefaultEq<K>>
 class HashMap {
-  using Table = internal::HashTable<K, V, Hash, Eq>;
+  using Table = container_internal::HashTable<K, V, Hash, Eq>;
   using Entry = typename Table::Entry;
-  // Keys of another type than K that lookups accept: any, when Hash and Eq are transparent.
+  // A lookup's key: any type Eq compares with K when Hash and Eq are transparent, else K.
   template <typename Q>
-  static constexpr bool kLookupKey = !std::is_same_v<std::remove_cvref_t<Q>, K> && requires {
-    typename Hash::is_transparent;
-    typename Eq::is_transparent;
-  };
+  using KeyArg = typename container_internal::KeyArg<
+      container_internal::kTransparent<Hash, Eq>>::template type<Q, K>;
 
  public:
   explicit HashMap(Domain& domain = Domain::Default(), const HashMapOptions& options = {})
@@ -151,15 +122,12 @@ class HashMap {
   // std::string keys), `key` may be of any type Eq compares with K (a std::string_view).
   // Requires: `guard` holds a section of the map's domain (R1).
   // Invalidates: the result when the guard's outermost section ends.
-  const V* Find(const ReadGuard& guard, const K& key,
+  template <typename Q = K>
+  const V* Find(const ReadGuard& guard, const KeyArg<Q>& key,
                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    return FindAs(guard, key, where);
-  }
-  template <typename Q>
-  requires kLookupKey<Q>
-  const V* Find(const ReadGuard& guard, const Q& key,
-                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    return FindAs(guard, key, where);
+    internal::CheckGuard(guard, domain_, "R1", "HashMap::Find()", where);
+    const Entry* e = table_.Find(table_.hash_function()(key), key);
+    return e == nullptr ? nullptr : &e->value;
   }
 
   // HashMap::FindRef()
@@ -167,30 +135,31 @@ class HashMap {
   // For a map of counted references (V is rcu::Ref<T>, refcount.h): a handle to the value of
   // `key` that stays valid after the section ends, or an empty one when the key is absent or its
   // object is already dying. Requires: as Find().
-  V FindRef(const ReadGuard& guard, const K& key,
-            const internal::SourceLocation& where =
-                internal::SourceLocation::current()) const requires internal::kIsRef<V> {
-    return FindRefAs(guard, key, where);
-  }
-  template <typename Q>
-  requires internal::kIsRef<V> && kLookupKey<Q> V
-  FindRef(const ReadGuard& guard, const Q& key,
+  template <typename Q = K>
+  requires internal::kIsRef<V> V
+  FindRef(const ReadGuard& guard, const KeyArg<Q>& key,
           const internal::SourceLocation& where = internal::SourceLocation::current())
-  const { return FindRefAs(guard, key, where); }
+  const {
+    const V* v = Find<Q>(guard, key, where);
+    return v == nullptr ? V() : V::TryFrom(guard, v->get(), where);
+  }
 
   // HashMap::Contains()
-  bool Contains(const ReadGuard& guard, const K& key) const { return Find(guard, key) != nullptr; }
-  template <typename Q>
-  requires kLookupKey<Q>
-  bool Contains(const ReadGuard& guard, const Q& key) const { return Find(guard, key) != nullptr; }
+  template <typename Q = K>
+  bool Contains(const ReadGuard& guard, const KeyArg<Q>& key,
+                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+    return Find<Q>(guard, key, where) != nullptr;
+  }
 
   // HashMap::Get()
   //
   // A copy of the value for `key`, read in a section of its own. Needs a copyable V.
-  std::optional<V> Get(const K& key) const { return GetAs(key); }
-  template <typename Q>
-  requires kLookupKey<Q> std::optional<V> Get(const Q& key)
-  const { return GetAs(key); }
+  template <typename Q = K>
+  std::optional<V> Get(const KeyArg<Q>& key) const {
+    ReadGuard guard(domain_);
+    const V* v = Find<Q>(guard, key);
+    return v == nullptr ? std::nullopt : std::optional<V>(*v);
+  }
 
   // HashMap::ForEach()
   //
@@ -201,31 +170,38 @@ class HashMap {
   template <typename Fn>
   void ForEach(const ReadGuard& guard, Fn fn,
                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    CheckGuard(guard, "ForEach", where);
+    internal::CheckGuard(guard, domain_, "R1", "HashMap::ForEach()", where);
     table_.ForEach([&](const Entry& e) { fn(e.key, e.value); });
   }
 
   // HashMap::Insert()
   //
   // Inserts `key` -> `value` unless `key` is present. Returns whether it inserted.
-  bool Insert(const K& key, V value) { return Upsert(key, std::move(value), /*assign=*/false); }
+  bool Insert(const K& key, V value,
+              const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    return Upsert(key, std::move(value), /*assign=*/false, where);
+  }
 
   // HashMap::InsertOrAssign()
   //
   // Inserts, or replaces the value of a present key (readers see the old or the new value,
   // whole). Returns whether it inserted.
-  bool InsertOrAssign(const K& key, V value) {
-    return Upsert(key, std::move(value), /*assign=*/true);
+  bool InsertOrAssign(const K& key, V value,
+                      const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    return Upsert(key, std::move(value), /*assign=*/true, where);
   }
 
   // HashMap::Erase()
   //
   // Removes `key`. Returns whether it was present. After it returns, no lookup that begins
   // later finds the key.
-  bool Erase(const K& key) { return EraseAs(key); }
-  template <typename Q>
-  requires kLookupKey<Q>
-  bool Erase(const Q& key) { return EraseAs(key); }
+  template <typename Q = K>
+  bool Erase(const KeyArg<Q>& key,
+             const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    const typename Table::Result r = table_.Unlink(table_.hash_function()(key), key);
+    Retire(r.unlinked, where);  // outside the stripe: back-pressure may sleep here
+    return r.present;
+  }
 
   // HashMap::size() / slot_count()
   //
@@ -239,49 +215,13 @@ class HashMap {
   Domain& domain() const { return domain_; }
 
  private:
-  // R1: a read of this map needs a section of its domain (debug builds).
-  void CheckGuard(const ReadGuard& guard, const char* what,
-                  const internal::SourceLocation& where) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain_) {
-      internal::Die(where, "R1: HashMap::%s() with a ReadGuard of another domain", what);
-    }
-  }
-
-  template <typename Q>
-  bool EraseAs(const Q& key) {
-    const typename Table::Result r = table_.Unlink(table_.hash_function()(key), key);
-    Retire(r.unlinked);  // outside the stripe: back-pressure may sleep here
-    return r.present;
-  }
-
-  template <typename Q>
-  std::optional<V> GetAs(const Q& key) const {
-    ReadGuard guard(domain_);
-    const V* v = FindAs(guard, key, internal::SourceLocation::current());
-    return v == nullptr ? std::nullopt : std::optional<V>(*v);
-  }
-
-  template <typename Q>
-  V FindRefAs(const ReadGuard& guard, const Q& key, const internal::SourceLocation& where) const {
-    const V* v = FindAs(guard, key, where);
-    return v == nullptr ? V() : V::TryFrom(guard, v->get(), where);
-  }
-
-  template <typename Q>
-  const V* FindAs(const ReadGuard& guard, const Q& key,
-                  const internal::SourceLocation& where) const {
-    CheckGuard(guard, "Find", where);
-    const Entry* e = table_.Find(table_.hash_function()(key), key);
-    return e == nullptr ? nullptr : &e->value;
-  }
-
   // Strong guarantee: the entry (key and value constructors, user code) is built before any lock
   // is taken; the table changes nothing before the only call under the stripe that can throw.
-  bool Upsert(const K& key, V value, bool assign) {
+  bool Upsert(const K& key, V value, bool assign, const internal::SourceLocation& where) {
     const size_t hash = table_.hash_function()(key);
     typename Table::Owned fresh = Make(key, std::move(value));
     const typename Table::Result r = table_.Link(hash, fresh, assign);
-    Retire(r.unlinked);  // outside the stripe: back-pressure may sleep here
+    Retire(r.unlinked, where);  // outside the stripe: back-pressure may sleep here
     return r.inserted;
   }
 
@@ -294,8 +234,8 @@ class HashMap {
   }
 
   // An entry an update unlinked (pointer slots only; inline slots are reused by the table).
-  void Retire(Entry* unlinked) {
-    if (unlinked != nullptr) domain_.Retire(unlinked);
+  void Retire(Entry* unlinked, const internal::SourceLocation& where) {
+    if (unlinked != nullptr) domain_.Retire(unlinked, where);
   }
 
   Domain& domain_;

@@ -199,9 +199,7 @@ class IntrusiveList {
   // Requires: `guard` holds a section of this list's domain (R1; checked in debug builds).
   ListRange<T, Tag> Iterate(const ReadGuard& guard, const internal::SourceLocation& where =
                                                         internal::SourceLocation::current()) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain_) {
-      internal::Die(where, "L4: list traversed with a ReadGuard of another domain");
-    }
+    internal::CheckGuard(guard, domain_, "L4", "list traversed", where);
     return ListRange<T, Tag>(head_.next_.load(std::memory_order_acquire), domain_);
   }
 
@@ -299,10 +297,11 @@ class IntrusiveList {
   // calls `on_erased(T&)` for each, in list order (to retire it). Returns how many. `pred` runs
   // under the lock. Basic guarantee, as for ReplaceIf().
   template <typename Pred, typename OnErased>
-  size_t EraseIf(Pred pred, OnErased on_erased) ABSL_LOCKS_EXCLUDED(mu_) {
-    const auto erase = [&](ListHook<Tag>* n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      Unlink(n, internal::SourceLocation::current());  // only linked elements: no report
-    };
+  size_t EraseIf(Pred pred, OnErased on_erased,
+                 const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    const auto erase = [&](ListHook<Tag>* n)
+                           ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { Unlink(n, where); };
     return ForEachMatchThenHandOver(pred, erase, on_erased);
   }
 
@@ -462,17 +461,24 @@ class List {
   void EmplaceBack(Args&&... args) {
     list_.PushBack(*new Node(std::forward<Args>(args)...));
   }
-  void PushFront(T value) { EmplaceFront(std::move(value)); }
-  void PushBack(T value) { EmplaceBack(std::move(value)); }
+  void PushFront(T value,
+                 const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    list_.PushFront(*new Node(std::move(value)), where);
+  }
+  void PushBack(T value,
+                const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    list_.PushBack(*new Node(std::move(value)), where);
+  }
 
   // List::EraseIf()
   //
   // Erases every element for which `pred(const T&)` is true and retires it; returns how many.
   template <typename Pred>
-  size_t EraseIf(Pred pred) {
+  size_t EraseIf(Pred pred,
+                 const internal::SourceLocation& where = internal::SourceLocation::current()) {
     Domain& domain = list_.domain();
     return list_.EraseIf([&](const Node& n) { return pred(n.value); },
-                         [&](Node& n) { domain.Retire(&n); });
+                         [&](Node& n) { domain.Retire(&n, where); }, where);
   }
 
   // List::ReplaceIf()
@@ -481,11 +487,12 @@ class List {
   // typically a modified copy), in place for readers (list_replace_rcu), and retires the old
   // element. Returns how many.
   template <typename Pred, typename Make>
-  size_t ReplaceIf(Pred pred, Make make) {
+  size_t ReplaceIf(Pred pred, Make make,
+                   const internal::SourceLocation& where = internal::SourceLocation::current()) {
     Domain& domain = list_.domain();
     return list_.ReplaceIf([&](const Node& n) { return pred(n.value); },
                            [&](const Node& n) { return new Node(make(n.value)); },
-                           [&](Node& n) { domain.Retire(&n); });
+                           [&](Node& n) { domain.Retire(&n, where); }, where);
   }
 
   size_t size() const { return list_.size(); }

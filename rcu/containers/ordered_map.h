@@ -24,17 +24,11 @@
 //               leaf it changes (and a sibling, when nodes split, merge or rebalance) and
 //               publishes the new root with one release store; the replaced nodes are retired.
 //               A lookup reads about log32(n) nodes, as in absl::btree_map; an update costs
-//               the copy of that path (about 2 KiB at 1M keys).
-// Performance:  1M uint64_t keys (benchmarks/results/report.md): point lookups at 1.22x /
-//               1.29x an unsynchronized absl::btree_map (1 / 2 threads), 8.8x / 9.8x libcds's
-//               SkipListMap; with 10% updates on two threads 11x a btree_map under
-//               std::shared_mutex. Updates are its cost: each copies a path (about 1.1 us at 1M
-//               keys, against an in-place btree insert), so with one thread and 10% updates it
-//               reaches 0.83x the locked btree_map. Use it where reads and scans dominate.
+//               the copy of that path, so use it where reads and scans dominate updates.
 // Node pool:    replaced nodes come back to the map a grace period later and are reused, not
-//               freed: with malloc, the callback thread's frees contended for its arena lock
-//               with the updater (3.6 us an update before, 1.1 us after). A burst of updates
-//               leaves its nodes in the pool until the map is destroyed.
+//               freed (the callback thread's frees would contend with the updater's
+//               allocations). A burst of updates leaves its nodes in the pool until the map is
+//               destroyed.
 // Values:       trivially copyable values of at most 16 bytes live in the leaves (and are copied
 //               with them); other values live behind a pointer that leaf copies share, and a
 //               replaced value is retired. Keys are copied into the nodes: K must be copyable and
@@ -109,9 +103,9 @@ class OrderedMap {
     Node* next_spare = nullptr;  // in the pool
   };
   // Replaced nodes come back to their map a grace period later (Recycle), instead of going to
-  // malloc: the callback thread's frees contended for malloc's arena lock with the updater's
-  // allocations, a third of an update's time (measured at 1M keys). Queued nodes keep the pool
-  // alive after the map is destroyed: the last of them frees it.
+  // malloc, where the callback thread's frees would contend for malloc's arena lock with the
+  // updater's allocations. Queued nodes keep the pool alive after the map is destroyed: the last
+  // of them frees it.
   struct Pool {
     std::atomic<int64_t> refs{1};                     // the map's, and one per queued node
     std::array<std::atomic<Node*>, 2> returned = {};  // [leaf]: pushed by Recycle
@@ -169,7 +163,7 @@ class OrderedMap {
   // Requires: `guard` holds a section of this map's domain (R1; checked in debug builds).
   const V* Find(const ReadGuard& guard, const K& key,
                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    CheckGuard(guard, "Find", where);
+    internal::CheckGuard(guard, domain_, "R1", "OrderedMap::Find()", where);
     const Node* node = root_.load(std::memory_order_acquire);  // [O] read side
     while (!node->leaf) {
       const Inner* inner = static_cast<const Inner*>(node);
@@ -199,13 +193,13 @@ class OrderedMap {
   Iterator LowerBound(
       const ReadGuard& guard, const K& key,
       const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    CheckGuard(guard, "LowerBound", where);
+    internal::CheckGuard(guard, domain_, "R1", "OrderedMap::LowerBound()", where);
     return Iterator(this, &key, /*after=*/false, nullptr);
   }
   Iterator UpperBound(
       const ReadGuard& guard, const K& key,
       const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    CheckGuard(guard, "UpperBound", where);
+    internal::CheckGuard(guard, domain_, "R1", "OrderedMap::UpperBound()", where);
     return Iterator(this, &key, /*after=*/true, nullptr);
   }
   Iterator end() const { return Iterator(); }
@@ -215,34 +209,40 @@ class OrderedMap {
   // The keys in [from, to) / every key, in order, for a range-based for loop.
   View Between(const ReadGuard& guard, const K& from, const K& to,
                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    CheckGuard(guard, "Between", where);
+    internal::CheckGuard(guard, domain_, "R1", "OrderedMap::Between()", where);
     return View(Iterator(this, &from, /*after=*/false, &to));
   }
   View All(const ReadGuard& guard,
            const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    CheckGuard(guard, "All", where);
+    internal::CheckGuard(guard, domain_, "R1", "OrderedMap::All()", where);
     return View(Iterator(this, nullptr, /*after=*/false, nullptr));
   }
 
   // OrderedMap::Insert()
   //
   // Inserts `key` -> `value` unless `key` is present. Returns whether it inserted.
-  bool Insert(const K& key, V value) ABSL_LOCKS_EXCLUDED(mu_) {
-    return Upsert(key, std::move(value), /*assign=*/false);
+  bool Insert(const K& key, V value,
+              const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    return Upsert(key, std::move(value), /*assign=*/false, where);
   }
 
   // OrderedMap::InsertOrAssign()
   //
   // Maps `key` to `value`, replacing the old value (readers see the old value or the new one,
   // whole). Returns whether it inserted.
-  bool InsertOrAssign(const K& key, V value) ABSL_LOCKS_EXCLUDED(mu_) {
-    return Upsert(key, std::move(value), /*assign=*/true);
+  bool InsertOrAssign(const K& key, V value,
+                      const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    return Upsert(key, std::move(value), /*assign=*/true, where);
   }
 
   // OrderedMap::Erase()
   //
   // Removes `key`. Returns whether it was present.
-  bool Erase(const K& key) ABSL_LOCKS_EXCLUDED(mu_) {
+  bool Erase(const K& key,
+             const internal::SourceLocation& where = internal::SourceLocation::current())
+      ABSL_LOCKS_EXCLUDED(mu_) {
     Replaced replaced;
     Stored old{};
     {
@@ -262,7 +262,7 @@ class OrderedMap {
       Publish(Build(run, fresh), path, depth, fresh, replaced);
       size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
     }
-    Retire(replaced, &old);  // outside the lock (R12)
+    Retire(replaced, &old, where);  // outside the lock (R12)
     return true;
   }
 
@@ -415,13 +415,6 @@ class OrderedMap {
       FreeNode(n);
     }
   };
-
-  void CheckGuard(const ReadGuard& guard, const char* what,
-                  const internal::SourceLocation& where) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain_) {
-      internal::Die(where, "R1: OrderedMap::%s() with a ReadGuard of another domain", what);
-    }
-  }
 
   static const V& Value(const Stored& s) {
     if constexpr (kInline) {
@@ -594,7 +587,8 @@ class OrderedMap {
     root_.store(root, std::memory_order_release);  // [O] update side
   }
 
-  bool Upsert(const K& key, V value, bool assign) ABSL_LOCKS_EXCLUDED(mu_) {
+  bool Upsert(const K& key, V value, bool assign, const internal::SourceLocation& where)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     // User code (V's move) before the lock; a pointer value is owned here until published.
     std::unique_ptr<V> boxed;
     Stored stored;
@@ -630,14 +624,14 @@ class OrderedMap {
       if (inserted)
         size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     }
-    Retire(replaced, inserted ? nullptr : &old);  // outside the lock (R12)
+    Retire(replaced, inserted ? nullptr : &old, where);  // outside the lock (R12)
     return inserted;
   }
 
-  void Retire(const Replaced& nodes, const Stored* value) {
-    for (const Node* n : nodes) RetireNode(n);
+  void Retire(const Replaced& nodes, const Stored* value, const internal::SourceLocation& where) {
+    for (const Node* n : nodes) RetireNode(n, where);
     if constexpr (!kInline) {
-      if (value != nullptr) domain_.Retire(const_cast<V*>(*value));
+      if (value != nullptr) domain_.Retire(const_cast<V*>(*value), where);
     }
   }
 
@@ -648,9 +642,9 @@ class OrderedMap {
       delete static_cast<const Inner*>(n);
     }
   }
-  void RetireNode(const Node* n) {
+  void RetireNode(const Node* n, const internal::SourceLocation& where) {
     pool_->refs.fetch_add(1, std::memory_order_relaxed);
-    domain_.Call(&const_cast<Node*>(n)->retired, &Recycle);
+    domain_.Call(&const_cast<Node*>(n)->retired, &Recycle, where);
   }
 
   // A callback: `head`'s node back to its pool, a grace period after it was replaced.

@@ -45,15 +45,8 @@
 //               after the lock is released (back-pressure, R12, never sleeps under it). The
 //               destructor frees everything at once and requires that no reader is inside.
 // Memory:       a node is 384 bytes (16 slots of 16 bytes, 14 own-prefix pointers); an entry
-//               is its prefix and value. A table of 300,000 Internet-shaped IPv4 prefixes takes
-//               389 heap bytes a prefix (one std::map per length: 64): most /17 to /24 prefixes
-//               bring a node or two of their own. The price of lookups that read one cache line
-//               per level.
-// Performance:  on that table (benchmarks/results/report.md), about 3.7 M lookups/s a thread,
-//               1.1-1.2x the same trie read with no synchronization at all; 1.2-1.5x the same
-//               trie under std::shared_mutex with one thread, 3.7x with two threads and 1%
-//               route churn, 19x with 10% (the lock's updates stall its readers; ours never
-//               wait).
+//               is its prefix and value: lookups read one cache line per level, at the price of
+//               a few hundred bytes a prefix on Internet-shaped tables (the report has figures).
 // Memory order: an entry's and a node's contents are written before the release store that
 //               links them; lookups load slots with acquire ([P] below, at both ends).
 // Progress:     Lookup and Find wait-free (Lookup reads at most Address::kBits / 4 slots);
@@ -123,7 +116,7 @@ class PrefixMap {
   const Entry* Lookup(
       const ReadGuard& guard, const Address& address,
       const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    CheckGuard(guard, "Lookup", where);
+    internal::CheckGuard(guard, domain_, "R1", "PrefixMap::Lookup()", where);
     const Entry* best = default_.load(std::memory_order_acquire);  // [P] read side
     const Node* node = &root_;
     for (int depth = 0; node != nullptr && depth < kDepth; ++depth) {
@@ -140,7 +133,7 @@ class PrefixMap {
   const Entry* Find(
       const ReadGuard& guard, const Key& prefix,
       const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    CheckGuard(guard, "Find", where);
+    internal::CheckGuard(guard, domain_, "R1", "PrefixMap::Find()", where);
     return Own(Normalized(prefix, where), std::memory_order_acquire);  // [P] read side
   }
 
@@ -151,7 +144,7 @@ class PrefixMap {
   template <typename Fn>
   void ForEach(const ReadGuard& guard, Fn fn,
                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    CheckGuard(guard, "ForEach", where);
+    internal::CheckGuard(guard, domain_, "R1", "PrefixMap::ForEach()", where);
     if (const Entry* e = default_.load(std::memory_order_acquire)) fn(*e);  // [P] read side
     Visit(&root_, fn);
   }
@@ -251,13 +244,6 @@ class PrefixMap {
     std::array<std::atomic<const Entry*>, kOwn> own{};  // by Position()
     int population = 0;  // prefixes stored here plus children (updater only)
   };
-
-  void CheckGuard(const ReadGuard& guard, const char* what,
-                  const internal::SourceLocation& where) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain_) {
-      internal::Die(where, "R1: PrefixMap::%s() with a ReadGuard of another domain", what);
-    }
-  }
 
   // P3: the length is within the address; host bits are cleared.
   static Key Normalized(const Key& prefix, const internal::SourceLocation& where) {

@@ -11,23 +11,11 @@
 // snapshot, use rcu::HashMap, which replaces one entry at a time (readers still see whole
 // values).
 //
-// Where the crossover lies (//benchmarks:replace_map_benchmark, uint64_t keys, 16-byte values, one
-// updater thread, on the machine of benchmarks/results/report.md):
-//
-//   keys in the map              100      1K       10K      100K
-//   ReplaceMap one-key update    1.2 us   1.8 us   2.2 us   5.0 us  (one shard and the directory)
-//   (0.1.0 copied it all)        1.3 us   11 us    113 us   1.15 ms
-//   rcu::HashMap update          about 0.08 us at every size
-//   flat map under a lock        about 0.02 us at every size
-//
-// An updater therefore manages about 450,000 one-key updates a second on 10K keys. At 10K keys
-// and one update a millisecond, lookups ran at 0.67x (1 reader) and 0.71x (2 readers) an
-// unsynchronized absl::flat_hash_map of the same contents (0.70x and 0.71x with no updater: the
-// read-side section, and the version and shard between the reader and the entry), and at 3.2x
-// and 14x an absl::flat_hash_map under std::shared_mutex. So: ReplaceMap whenever
-// readers need a multi-key snapshot, or updates are rare enough that a few microseconds each do
-// not matter; Edit() applies any number of changes in one version. For update-heavy maps,
-// rcu::HashMap: about 0.08 us an update, lookups at about the speed of a flat map, no snapshot.
+// An update copies one shard and the shards' directory: microseconds, growing slowly with the
+// map (the benchmark report has the crossover with rcu::HashMap). So: ReplaceMap whenever readers
+// need a multi-key snapshot, or updates are rare enough that a few microseconds each do not
+// matter (Edit() applies any number of changes in one version); rcu::HashMap for update-heavy
+// maps (no snapshot).
 //
 // Structure:    a published, immutable version: a directory of shards (a power of two of them,
 //               about sqrt(8n) and at least 64 keys each; one for small maps), picked by the
@@ -314,9 +302,7 @@ class ReplaceMap {
   // Invalidates: the reference when the guard's outermost section ends.
   const Version& Snapshot(const ReadGuard& guard, const internal::SourceLocation& where =
                                                       internal::SourceLocation::current()) const {
-    if (internal::kDebugChecks && &guard.domain() != &domain_) {
-      internal::Die(where, "R1: ReplaceMap read with a ReadGuard of another domain");
-    }
+    internal::CheckGuard(guard, domain_, "R1", "ReplaceMap read", where);
     return *current_.load(std::memory_order_acquire);
   }
 

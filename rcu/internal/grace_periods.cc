@@ -57,7 +57,7 @@ uint64_t GracePeriods::GetState() const {
 
 void GracePeriods::Wait(bool expedited) {
   const uint64_t cookie = GetState();
-  UpdateLock lock(mu_);
+  MutexLock lock(mu_);
   // Another caller's grace period, run while we waited for the lock, may already cover us.
   if (PollState(cookie)) return;
   Run(expedited);
@@ -145,7 +145,7 @@ GracePeriods::Stats GracePeriods::GetStats() const {
 void GracePeriods::ResetInChild() {
   const uint64_t seq = seq_.load(std::memory_order_relaxed);
   seq_.store((seq + 1) & ~uint64_t{1}, std::memory_order_relaxed);
-  new (&mu_) UpdateMutex;
+  new (&mu_) Mutex;
 }
 
 }  // namespace rcu::internal

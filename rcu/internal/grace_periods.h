@@ -22,8 +22,8 @@
 #include <cstdint>
 
 #include "absl/base/thread_annotations.h"
+#include "rcu/internal/mutex.h"
 #include "rcu/internal/read_side.h"
-#include "rcu/update_mutex.h"
 #include "rcu/version.h"
 
 namespace rcu::internal {
@@ -67,7 +67,7 @@ class GracePeriods {
 
   // Even = idle, odd = a grace period in progress.
   alignas(64) mutable std::atomic<uint64_t> seq_{0};
-  UpdateMutex mu_;
+  Mutex mu_;
   std::atomic<uint64_t> waited_{0};
   std::atomic<uint64_t> wait_ns_total_{0};
   std::atomic<uint64_t> wait_ns_max_{0};

@@ -45,7 +45,7 @@ void Reclaimer::DrainAndStop() {
   StartIfQueued();
   std::vector<std::unique_ptr<Worker>> workers;
   {
-    UpdateLock lock(mu_);
+    MutexLock lock(mu_);
     stop_.store(true, std::memory_order_release);
     workers.swap(workers_);
   }
@@ -77,7 +77,7 @@ void Reclaimer::OnQueued(uint64_t queued, bool first) {
 void Reclaimer::Throttle() {
   throttled_.fetch_add(1, std::memory_order_relaxed);
   Wake();
-  UpdateLock lock(mu_);
+  MutexLock lock(mu_);
   progress_.wait(mu_, [&] {
     return ApproximatePending() <= max_pending_ / 2 || stop_.load(std::memory_order_relaxed);
   });
@@ -86,7 +86,7 @@ void Reclaimer::Throttle() {
 bool Reclaimer::Barrier(std::chrono::steady_clock::time_point deadline) {
   StartIfQueued();
   if (!started_.load(std::memory_order_acquire)) return true;  // nothing was ever queued
-  UpdateLock lock(mu_);
+  MutexLock lock(mu_);
   if (in_flight_.empty() && !AnythingQueued()) return true;  // no grace period needed
   const uint64_t target = collected_seq_ + 1;
   uint64_t request = barrier_request_.load(std::memory_order_relaxed);
@@ -131,7 +131,7 @@ void Reclaimer::StartIfQueued() {
 }
 
 void Reclaimer::StartWorkers() {
-  UpdateLock lock(mu_);
+  MutexLock lock(mu_);
   if (started_.load(std::memory_order_relaxed)) return;
   for (int i = 0; i < threads_; ++i) {
     auto worker = std::make_unique<Worker>();
@@ -146,7 +146,7 @@ void Reclaimer::StartWorkers() {
 }
 
 bool Reclaimer::IsWorker(int tid) const {
-  UpdateLock lock(mu_);
+  MutexLock lock(mu_);
   for (const std::unique_ptr<Worker>& w : workers_) {
     if (w->tid.load(std::memory_order_relaxed) == tid) return true;
   }
@@ -165,7 +165,7 @@ void Reclaimer::WorkerLoop(Worker& self) {
     uint64_t seq;
     bool collected, stopping;
     {
-      UpdateLock lock(mu_);
+      MutexLock lock(mu_);
       seq = ++collected_seq_;
       in_flight_.push_back(seq);
       Batch batch = CollectLocked();
@@ -181,7 +181,7 @@ void Reclaimer::WorkerLoop(Worker& self) {
     }
     if (collected) {
       {
-        UpdateLock lock(mu_);
+        MutexLock lock(mu_);
         progress_.wait(mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
           return EarlierBatchesDone(seq);  // callbacks run in collection order
         });
@@ -189,7 +189,7 @@ void Reclaimer::WorkerLoop(Worker& self) {
       std::lock_guard<std::mutex> busy(self.busy);  // fork() waits for what follows
       Batch batch;
       {
-        UpdateLock lock(mu_);
+        MutexLock lock(mu_);
         auto it = std::find_if(uninvoked_.begin(), uninvoked_.end(),
                                [&](const auto& entry) { return entry.first == seq; });
         batch = std::move(it->second);
@@ -198,7 +198,7 @@ void Reclaimer::WorkerLoop(Worker& self) {
       Invoke(batch);
     }
     {
-      UpdateLock lock(mu_);
+      MutexLock lock(mu_);
       in_flight_.erase(std::find(in_flight_.begin(), in_flight_.end(), seq));
       if (ApproximatePending() < max_pending_ / 4) {
         expedite_.store(false, std::memory_order_relaxed);
@@ -254,7 +254,7 @@ bool Reclaimer::MustWake() const {
 }
 
 bool Reclaimer::BarrierRequested() const {
-  UpdateLock lock(mu_);
+  MutexLock lock(mu_);
   return barrier_request_.load(std::memory_order_acquire) > collected_seq_;
 }
 
@@ -334,7 +334,7 @@ void Reclaimer::PauseForFork() {
   for (;;) {
     std::vector<Worker*> workers;
     {
-      UpdateLock lock(mu_);
+      MutexLock lock(mu_);
       for (const std::unique_ptr<Worker>& w : workers_) workers.push_back(w.get());
     }
     for (Worker* w : workers) {

@@ -47,9 +47,9 @@
 #include "absl/base/thread_annotations.h"
 #include "rcu/internal/callback_queue.h"
 #include "rcu/internal/grace_periods.h"
+#include "rcu/internal/mutex.h"
 #include "rcu/internal/read_side.h"
 #include "rcu/internal/retire_block.h"
-#include "rcu/update_mutex.h"
 #include "rcu/version.h"
 
 namespace rcu::internal {
@@ -137,7 +137,7 @@ class Reclaimer {
   const int threads_;
   const int64_t max_pending_;  // INT64_MAX: no bound
 
-  mutable UpdateMutex mu_;
+  mutable Mutex mu_;
   std::condition_variable_any progress_;  // a batch finished, or a collection happened
   std::vector<std::unique_ptr<Worker>> workers_ ABSL_GUARDED_BY(mu_);
   uint64_t collected_seq_ ABSL_GUARDED_BY(mu_) = 0;

@@ -3,13 +3,13 @@
 namespace rcu::internal {
 
 BlockPool::~BlockPool() {
-  UpdateLock lock(mu_);
+  MutexLock lock(mu_);
   for (RetireBlock* block : pool_) delete block;
 }
 
 RetireBlock* BlockPool::Take() {
   {
-    UpdateLock lock(mu_);
+    MutexLock lock(mu_);
     if (!pool_.empty()) {
       RetireBlock* block = pool_.back();
       pool_.pop_back();
@@ -26,7 +26,7 @@ void BlockPool::Give(std::vector<RetireBlock*>& emptied) {
     block->bytes = 0;
   }
   {
-    UpdateLock lock(mu_);
+    MutexLock lock(mu_);
     while (!emptied.empty() && pool_.size() < kMaxPooled) {
       pool_.push_back(emptied.back());
       emptied.pop_back();

@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "rcu/update_mutex.h"
+#include "rcu/internal/mutex.h"
 #include "rcu/version.h"
 
 namespace rcu::internal {
@@ -57,7 +57,7 @@ class BlockPool {
  private:
   static constexpr size_t kMaxPooled = 256;
 
-  UpdateMutex mu_;
+  Mutex mu_;
   std::vector<RetireBlock*> pool_ ABSL_GUARDED_BY(mu_);
 };
 

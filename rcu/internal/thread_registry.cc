@@ -9,9 +9,9 @@
 #include <vector>
 
 #include "rcu/internal/checker.h"
+#include "rcu/internal/mutex.h"
 #include "rcu/internal/signal_safe_memory.h"
 #include "rcu/internal/sys.h"
-#include "rcu/update_mutex.h"
 
 namespace rcu::internal {
 
@@ -38,7 +38,7 @@ constinit thread_local ThreadTable* tls_table ABSL_ATTRIBUTE_INITIAL_EXEC = null
 // Live registries by id, for departing threads (which must not touch a destroyed domain's
 // states) and fork(). Never destroyed: domains outlive statics.
 struct Registries {
-  UpdateMutex mu;
+  Mutex mu;
   std::vector<ThreadRegistry*> by_id ABSL_GUARDED_BY(mu);
   std::vector<uint32_t> free_ids ABSL_GUARDED_BY(mu);
   uint64_t next_serial ABSL_GUARDED_BY(mu) = 1;
@@ -66,7 +66,7 @@ pthread_key_t Key() {
 
 ThreadRegistry::Identity ThreadRegistry::NewIdentity(ThreadRegistry* registry) {
   Registries& all = All();
-  UpdateLock lock(all.mu);
+  MutexLock lock(all.mu);
   Identity identity{all.next_serial++, 0};
   if (!all.free_ids.empty()) {
     identity.id = all.free_ids.back();
@@ -131,10 +131,10 @@ ThreadRegistry::ThreadRegistry(Identity identity, bool fallback_fence)
 ThreadRegistry::~ThreadRegistry() {
   SignalsBlocked blocked;
   Registries& all = All();
-  UpdateLock all_lock(all.mu);  // departing threads skip this registry from here
+  MutexLock all_lock(all.mu);  // departing threads skip this registry from here
   all.by_id[id_] = nullptr;
   all.free_ids.push_back(id_);
-  UpdateLock lock(mu_);
+  MutexLock lock(mu_);
   // Threads that still have this domain in their tables never dereference those entries again
   // (the serial is not reused), and their caches forget its address, which a new domain may get.
   // Every listed thread is alive: a departing one waits for all.mu, and its TLS outlives that.
@@ -276,7 +276,7 @@ void ThreadRegistry::Reclaim() {
   if (!limbo_nonempty_.load(std::memory_order_relaxed)) return;
   ThreadState* limbo;
   {
-    UpdateLock lock(mu_);
+    MutexLock lock(mu_);
     limbo = limbo_;
     limbo_ = nullptr;
     limbo_nonempty_.store(false, std::memory_order_relaxed);
@@ -306,13 +306,13 @@ void DepartThread(void* arg) {
   BlockSignalsForExit();
   {
     Registries& all = All();
-    UpdateLock lock(all.mu);
+    MutexLock lock(all.mu);
     for (uint64_t id = 0; id < table->capacity; ++id) {
       const TableEntry& entry = table->entries()[id];
       if (entry.serial == 0 || id >= all.by_id.size()) continue;
       ThreadRegistry* registry = all.by_id[id];
       if (registry == nullptr || registry->serial_ != entry.serial) continue;  // destroyed
-      UpdateLock registry_lock(registry->mu_);
+      MutexLock registry_lock(registry->mu_);
       registry->Depart(entry.state, /*report=*/true);
     }
   }

@@ -37,8 +37,8 @@
 #include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
+#include "rcu/internal/mutex.h"
 #include "rcu/internal/thread_state.h"
-#include "rcu/update_mutex.h"
 #include "rcu/version.h"
 
 namespace rcu::internal {
@@ -117,7 +117,7 @@ class ThreadRegistry {
   // Every listed state, under the registry's lock.
   template <typename Fn>
   void ForEachLocked(Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
-    UpdateLock lock(mu_);
+    MutexLock lock(mu_);
     for (ThreadState* s = head_.load(std::memory_order_acquire); s != nullptr;
          s = s->reader.next.load(std::memory_order_relaxed)) {
       fn(*s);
@@ -127,7 +127,7 @@ class ThreadRegistry {
   // left queued, oldest first), then each listed state's.
   template <typename Fn>
   void ForEachQueueLocked(Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
-    UpdateLock lock(mu_);
+    MutexLock lock(mu_);
     fn(departed_);
     for (ThreadState* s = head_.load(std::memory_order_acquire); s != nullptr;
          s = s->reader.next.load(std::memory_order_relaxed)) {
@@ -173,7 +173,7 @@ class ThreadRegistry {
   const bool fallback_fence_;
   std::atomic<ThreadState*> head_{nullptr};
   std::atomic<int64_t> live_{0};  // listed states
-  UpdateMutex mu_;
+  Mutex mu_;
   QueueLine departed_ ABSL_GUARDED_BY(mu_);
   ThreadState* limbo_ ABSL_GUARDED_BY(mu_) = nullptr;  // through ReaderLine::limbo_next
   std::atomic<bool> limbo_nonempty_{false};            // lets Reclaim() skip the lock

@@ -32,8 +32,8 @@
 //   kRetiring, shadows first (a lookup that sees the current entry retiring sees its shadows
 //   retiring too, and finds the new one). Erase also retires shadows first, then the current one.
 //   So a hot key keeps to the slots nearest its home, which its earlier values leave free a grace
-//   period later. (The first version placed every replacement after the old entry: under skewed
-//   updates hot keys walked down their probes and the array was rebuilt again and again.)
+//   period later (a replacement always placed after the old entry would walk hot keys down their
+//   probes, and the array would be rebuilt again and again).
 // Updates: under the key's stripe (hash % kStripes; a SpinLock, spin_lock.h says why), so no two
 //   updaters work on one key; they claim free slots (kEmpty or kDeleted) with a compare-and-swap
 //   on the control word and change the bytes they own (their key's, their claim's) with one
@@ -88,11 +88,11 @@
 
 #include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
+#include "rcu/containers/internal/spin_lock.h"
 #include "rcu/domain.h"
-#include "rcu/internal/spin_lock.h"
 #include "rcu/version.h"
 
-namespace rcu::internal {
+namespace rcu::container_internal {
 
 // An element: what a slot holds (inline) or points to (node).
 template <typename K, typename V>
@@ -609,8 +609,8 @@ class HashTable {
   // 1/512 of the array's slots or kBatch: a grace period costs every reader an interrupt, so
   // slots are recycled in batches, not one by one; but a key assigned again and again takes a
   // new slot each time, and the longer its old ones wait, the further down its probe its new
-  // ones go (with 1/512 of 1.8M slots per batch, lookups under Zipf(0.99) with 1% assignments
-  // read 56 groups on average). Throws std::bad_alloc before anything changed.
+  // ones go (batches much larger than kBatch made skewed lookups read dozens of groups). Throws
+  // std::bad_alloc before anything changed.
   void Recycle(Stripe& stripe) ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu) {
     if (stripe.closed.size() != 0) {
       if (!domain_.PollState(stripe.cookie)) return;
@@ -696,6 +696,6 @@ class HashTable {
   mutable Stripe stripes_[kStripes];
 };
 
-}  // namespace rcu::internal
+}  // namespace rcu::container_internal
 
 #endif  // RCU_CONTAINERS_INTERNAL_HASH_TABLE_H_

@@ -18,8 +18,8 @@
 // States: kFree, kLocked, kSleepers (locked, and some thread may sleep on the word: unlock()
 // wakes them). A thread that slept takes the lock as kSleepers, since others may still sleep.
 
-#ifndef RCU_INTERNAL_SPIN_LOCK_H_
-#define RCU_INTERNAL_SPIN_LOCK_H_
+#ifndef RCU_CONTAINERS_INTERNAL_SPIN_LOCK_H_
+#define RCU_CONTAINERS_INTERNAL_SPIN_LOCK_H_
 
 #include <sched.h>
 
@@ -30,7 +30,7 @@
 #include "absl/base/thread_annotations.h"
 #include "rcu/internal/sys.h"
 
-namespace rcu::internal {
+namespace rcu::container_internal {
 
 class ABSL_LOCKABLE SpinLock {
  public:
@@ -43,7 +43,7 @@ class ABSL_LOCKABLE SpinLock {
   }
   void unlock() ABSL_UNLOCK_FUNCTION() {
     if (ABSL_PREDICT_FALSE(word_.exchange(kFree, std::memory_order_release) == kSleepers)) {
-      FutexWakeAll(&word_);
+      internal::FutexWakeAll(&word_);
     }
   }
 
@@ -60,7 +60,7 @@ class ABSL_LOCKABLE SpinLock {
   }
   void LockSlow() {
     for (int i = 0; i < kSpins; ++i) {
-      CpuRelax();
+      internal::CpuRelax();
       if (TryLock()) return;
     }
     for (int i = 0; i < kYields; ++i) {
@@ -68,7 +68,7 @@ class ABSL_LOCKABLE SpinLock {
       if (TryLock()) return;
     }
     while (word_.exchange(kSleepers, std::memory_order_acquire) != kFree) {
-      FutexWait(&word_, kSleepers, /*timeout_ns=*/0);
+      internal::FutexWait(&word_, kSleepers, /*timeout_ns=*/0);
     }
   }
 
@@ -86,6 +86,6 @@ class ABSL_SCOPED_LOCKABLE SpinLockGuard {
   SpinLock& mu_;
 };
 
-}  // namespace rcu::internal
+}  // namespace rcu::container_internal
 
-#endif  // RCU_INTERNAL_SPIN_LOCK_H_
+#endif  // RCU_CONTAINERS_INTERNAL_SPIN_LOCK_H_
