@@ -77,23 +77,6 @@ struct HashMapOptions {
   size_t initial_capacity = 16;
 };
 
-// The default hash and equality. For std::string keys they are transparent (as Abseil's
-// containers' defaults are): Find(), Contains(), Get(), FindRef() and Erase() take a
-// std::string_view or a const char* and never build a std::string. absl::Hash gives a string and
-// a string_view with the same contents the same hash. Any Hash and Eq that both declare
-// `is_transparent` get the same heterogeneous lookup.
-template <typename K>
-struct DefaultHash : absl::Hash<K> {};
-template <>
-struct DefaultHash<std::string> {
-  using is_transparent = void;
-  size_t operator()(std::string_view key) const { return absl::Hash<std::string_view>()(key); }
-};
-template <typename K>
-struct DefaultEq : std::equal_to<K> {};
-template <>
-struct DefaultEq<std::string> : std::equal_to<> {};
-
 template <typename K, typename V, typename Hash = DefaultHash<K>, typename Eq = DefaultEq<K>>
 class HashMap {
   using Table = container_internal::HashTable<K, V, Hash, Eq>;

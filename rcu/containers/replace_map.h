@@ -30,8 +30,8 @@
 // Read side:    `Find(guard, key)` returns a `const V*`; `Snapshot(guard)` returns the version
 //               itself, so that several lookups see one state (M3: two Find() calls in one
 //               section may see two versions). Both stay valid until the guard's outermost
-//               section ends. For std::string keys, every Find() takes a std::string_view (a
-//               literal or a view builds no std::string), as rcu::HashMap's do.
+//               section ends. Hash and Eq default as rcu::HashMap's do: for std::string keys
+//               every Find() takes a std::string_view or a literal and builds no std::string.
 // Update side:  Edit(fn) changes any number of keys in one new version; Insert, InsertOrAssign,
 //               Update(key, fn) and Erase are one-key edits. All are serialized by the map's
 //               lock. Update passes the current value to `fn` as const and publishes what it
@@ -63,15 +63,10 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
-#include <new>
 #include <optional>
-#include <string>
-#include <string_view>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -79,8 +74,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
-#include "absl/hash/hash.h"
 #include "rcu/callback.h"
+#include "rcu/containers/internal/key_traits.h"
+#include "rcu/containers/internal/shard_table.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/update_mutex.h"
@@ -88,7 +84,7 @@
 
 namespace rcu {
 
-template <typename K, typename V>
+template <typename K, typename V, typename Hash = DefaultHash<K>, typename Eq = DefaultEq<K>>
 class ReplaceMap {
   // Small trivially copyable values are stored in the shard (a lookup reads one line fewer);
   // others sit behind a pointer that versions share.
@@ -102,18 +98,15 @@ class ReplaceMap {
     }
   }
 
-  // What lookups take: for std::string keys a std::string_view, so that a lookup by a literal
-  // or a view builds no string (absl::Hash gives both the same hash); otherwise the key itself.
-  using KeyView = std::conditional_t<std::is_same_v<K, std::string>, std::string_view, K>;
-  static size_t HashOf(const KeyView& key) { return absl::Hash<KeyView>{}(key); }
-  struct ViewHash {
-    using is_transparent = void;
-    size_t operator()(const KeyView& key) const { return HashOf(key); }
-  };
-  struct ViewEq {
-    using is_transparent = void;
-    bool operator()(const KeyView& a, const KeyView& b) const { return a == b; }
-  };
+  // A lookup's key: any type Eq compares with K when Hash and Eq are transparent (the default for
+  // std::string keys: a literal or a std::string_view builds no string), else K.
+  template <typename Q>
+  using KeyArg = typename container_internal::KeyArg<
+      container_internal::kTransparent<Hash, Eq>>::template type<Q, K>;
+  template <typename Q>
+  static size_t HashOf(const Q& key) {
+    return Hash()(key);
+  }
 
   static constexpr int kShardShift = 40;  // hash bits 40 and up pick the shard
   static constexpr size_t kMinShardKeys = 64;
@@ -132,88 +125,9 @@ class ReplaceMap {
 
   // An edit's changes to one shard: each key it set, with its new slot, and each key it erased
   // (nullopt).
-  using Changes = absl::flat_hash_map<K, std::optional<Slot>, ViewHash, ViewEq>;
+  using Changes = absl::flat_hash_map<K, std::optional<Slot>, Hash, Eq>;
 
-  // One shard of a version: an immutable open-addressing table in one allocation (its header,
-  // a tag byte per slot, then the entries), built whole by the edit that changed it and shared
-  // by the versions after it that did not. A lookup reads the header and the tags (one line for
-  // a shard of up to about 48 slots' tags) and then the entry: no more dependent loads than an
-  // absl::flat_hash_map held in the version, although versions share shards. Tags: 0 empty,
-  // else 0x80 and hash bits 57 to 63; linear probing, at most half full.
-  class Shard {
-   public:
-    using Entry = std::pair<const K, Slot>;
-
-    // A shard holding the entries that for_each(fn) passes to fn(const K&, const Slot&), at
-    // most `most` of them, each key once. Throws (std::bad_alloc, or what copying a key throws)
-    // and leaks nothing.
-    template <typename ForEach>
-    static Shard* Build(size_t most, ForEach for_each) {
-      const size_t capacity = std::bit_ceil(std::max<size_t>(8, 2 * most));
-      void* memory = ::operator new(EntriesOffset(capacity) + capacity * sizeof(Entry),
-                                    std::align_val_t(kAlign));
-      Shard* shard = new (memory) Shard(capacity - 1);
-      std::memset(shard->tags(), 0, capacity);
-      try {
-        for_each([shard](const K& key, const Slot& slot) {
-          const size_t hash = HashOf(key);
-          size_t i = hash & shard->mask_;
-          while (shard->tags()[i] != 0) i = (i + 1) & shard->mask_;
-          new (&shard->entries()[i]) Entry(key, slot);
-          shard->tags()[i] = Tag(hash);
-          ++shard->size_;
-        });
-      } catch (...) {
-        Destroy(shard);
-        throw;
-      }
-      return shard;
-    }
-    // Destroys the entries (not what pointer slots point to) and frees the shard.
-    static void Destroy(Shard* shard) {
-      for (size_t i = 0; i <= shard->mask_; ++i) {
-        if (shard->tags()[i] != 0) shard->entries()[i].~Entry();
-      }
-      shard->~Shard();
-      ::operator delete(shard, std::align_val_t(kAlign));
-    }
-
-    const Slot* Find(const KeyView& key, size_t hash) const {
-      const uint8_t tag = Tag(hash);
-      for (size_t i = hash & mask_;; i = (i + 1) & mask_) {
-        const uint8_t t = tags()[i];
-        if (t == 0) return nullptr;
-        if (t == tag && entries()[i].first == key) return &entries()[i].second;
-      }
-    }
-    // fn(const Entry&) for every entry.
-    template <typename Fn>
-    void ForEachEntry(Fn fn) const {
-      for (size_t i = 0; i <= mask_; ++i) {
-        if (tags()[i] != 0) fn(entries()[i]);
-      }
-    }
-    size_t size() const { return size_; }
-
-   private:
-    static constexpr size_t kAlign = std::max(alignof(Entry), alignof(size_t));
-    static uint8_t Tag(size_t hash) { return static_cast<uint8_t>(0x80 | (hash >> 57)); }
-    static size_t EntriesOffset(size_t capacity) {
-      return (sizeof(Shard) + capacity + kAlign - 1) / kAlign * kAlign;
-    }
-    explicit Shard(size_t mask) : mask_(mask) {}
-
-    uint8_t* tags() { return reinterpret_cast<uint8_t*>(this + 1); }
-    const uint8_t* tags() const { return reinterpret_cast<const uint8_t*>(this + 1); }
-    Entry* entries() {
-      return std::launder(
-          reinterpret_cast<Entry*>(reinterpret_cast<char*>(this) + EntriesOffset(mask_ + 1)));
-    }
-    const Entry* entries() const { return const_cast<Shard*>(this)->entries(); }
-
-    const size_t mask_;  // slots - 1
-    size_t size_ = 0;
-  };
+  using Shard = container_internal::ShardTable<K, Slot, Hash, Eq>;
 
  public:
   // One immutable version of the map.
@@ -221,9 +135,10 @@ class ReplaceMap {
    public:
     // Version::Find()
     //
-    // The value for `key` in this version, or null. For std::string keys, `key` is a
-    // std::string_view (a std::string or a const char* converts to one): no string is built.
-    const V* Find(const KeyView& key) const {
+    // The value for `key` in this version, or null. For std::string keys (and any transparent
+    // Hash and Eq), `key` may be a std::string_view or a literal: no string is built.
+    template <typename Q = K>
+    const V* Find(const KeyArg<Q>& key) const {
       const size_t hash = HashOf(key);
       const Slot* slot = shards()[Index(hash)]->Find(key, hash);
       return slot == nullptr ? nullptr : Address(*slot);
@@ -309,9 +224,10 @@ class ReplaceMap {
   // ReplaceMap::Find()
   //
   // The current value for `key`, or null. Two calls may see two versions; see Snapshot().
-  const V* Find(const ReadGuard& guard, const KeyView& key,
+  template <typename Q = K>
+  const V* Find(const ReadGuard& guard, const KeyArg<Q>& key,
                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    return Snapshot(guard, where).Find(key);
+    return Snapshot(guard, where).template Find<Q>(key);
   }
 
   // The next version, while an Edit() builds it.
@@ -320,7 +236,8 @@ class ReplaceMap {
     // Editor::Find()
     //
     // The value for `key` in the version being built (edits so far included), or null.
-    const V* Find(const KeyView& key) const {
+    template <typename Q = K>
+    const V* Find(const KeyArg<Q>& key) const {
       const Slot* slot = FindSlot(key, HashOf(key));
       return slot == nullptr ? nullptr : Address(*slot);
     }
@@ -385,7 +302,8 @@ class ReplaceMap {
     }
 
     // `key`'s slot in the next version, or null.
-    const Slot* FindSlot(const KeyView& key, size_t hash) const {
+    template <typename Q>
+    const Slot* FindSlot(const Q& key, size_t hash) const {
       const size_t i = current_->Index(hash);
       if (const Changes* changes = changes_[i].get(); changes != nullptr) {
         if (auto it = changes->find(key); it != changes->end()) {

@@ -38,9 +38,9 @@ class ABSL_LOCKABLE Mutex {
       if (owner == nullptr && try_lock()) return;
       if (owner == Self()) {
         Die(where,
-                      "R16: rcu::UpdateMutex %p locked again by the thread that holds it (it "
-                      "would wait for itself; the mutex is not recursive)",
-                      static_cast<const void*>(this));
+            "R16: rcu::UpdateMutex %p locked again by the thread that holds it (it "
+            "would wait for itself; the mutex is not recursive)",
+            static_cast<const void*>(this));
       }
       CpuRelax();
     }
@@ -79,7 +79,7 @@ class ABSL_LOCKABLE Mutex {
       ABSL_ASSERT_EXCLUSIVE_LOCK() {
     if (kDebugChecks && !HeldByCurrentThread()) {
       Die(where, "R2: update-side access without holding the rcu::UpdateMutex %p",
-                    static_cast<const void*>(this));
+          static_cast<const void*>(this));
     }
   }
 
@@ -99,8 +99,7 @@ class ABSL_LOCKABLE Mutex {
 // Holds a Mutex for its scope (annotated, unlike std::lock_guard).
 class ABSL_SCOPED_LOCKABLE MutexLock {
  public:
-  explicit MutexLock(Mutex& mu,
-                      const SourceLocation& where = SourceLocation::current())
+  explicit MutexLock(Mutex& mu, const SourceLocation& where = SourceLocation::current())
       ABSL_EXCLUSIVE_LOCK_FUNCTION(mu)
       : mu_(mu) {
     mu_.lock(where);
