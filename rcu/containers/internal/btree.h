@@ -129,9 +129,7 @@ class BTree {
         node = inner->children[i];
       }
       leaf_ = static_cast<const Leaf*>(node);
-      pos_ = key == nullptr ? 0
-             : after        ? tree.LeafUpper(leaf_, *key)
-                            : tree.LeafIndex(leaf_, *key);
+      pos_ = key == nullptr ? 0 : after ? tree.LeafUpper(leaf_, *key) : tree.LeafIndex(leaf_, *key);
       if (pos_ == leaf_->count) NextLeaf();
       CheckBound();
     }
@@ -190,53 +188,11 @@ class BTree {
     bool changed = false;  // a new version was published
   };
 
-  // Maps `key` to `stored` (when absent, or when `assign`). Takes the tree's lock.
+  // Maps `key` to `stored` (when absent, or when `assign`) / removes `key`. Take the tree's lock.
   Change Upsert(const K& key, const Stored& stored, bool assign) ABSL_LOCKS_EXCLUDED(mu_) {
-    Change c;
-    UpdateLock lock(mu_);
-    std::array<Step, kMaxDepth> path;
-    int depth = 0;
-    const Leaf* leaf = Descend(key, path, depth);
-    const int pos = LeafIndex(leaf, key);
-    c.found = pos < leaf->count && !less_(key, leaf->keys[pos]);
-    if (c.found && !assign) return c;
-    Fresh fresh;
-    LeafRun run;
-    for (int i = 0; i < leaf->count; ++i) {
-      if (i == pos) run.Add(key, stored);
-      if (!(c.found && i == pos)) run.Add(leaf->keys[i], leaf->values[i]);
-    }
-    if (pos == leaf->count) run.Add(key, stored);
-    if (c.found) c.old = leaf->values[pos];
-    c.replaced.push_back(leaf);
-    Publish(Build(run, fresh), path, depth, fresh, c.replaced);
-    c.changed = true;
-    if (!c.found) size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-    return c;
+    return Apply(key, &stored, assign);
   }
-
-  // Removes `key`. Takes the tree's lock.
-  Change Erase(const K& key) ABSL_LOCKS_EXCLUDED(mu_) {
-    Change c;
-    UpdateLock lock(mu_);
-    std::array<Step, kMaxDepth> path;
-    int depth = 0;
-    const Leaf* leaf = Descend(key, path, depth);
-    const int pos = LeafIndex(leaf, key);
-    if (pos == leaf->count || less_(key, leaf->keys[pos])) return c;
-    c.found = true;
-    c.old = leaf->values[pos];
-    Fresh fresh;
-    LeafRun run;
-    for (int i = 0; i < leaf->count; ++i) {
-      if (i != pos) run.Add(leaf->keys[i], leaf->values[i]);
-    }
-    c.replaced.push_back(leaf);
-    Publish(Build(run, fresh), path, depth, fresh, c.replaced);
-    c.changed = true;
-    size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
-    return c;
-  }
+  Change Erase(const K& key) ABSL_LOCKS_EXCLUDED(mu_) { return Apply(key, nullptr, false); }
 
   // Sends replaced nodes back to the pool a grace period from now (callbacks on the domain).
   // Call it after the lock is released (R12).
@@ -259,6 +215,35 @@ class BTree {
   }
 
  private:
+  // Upsert (`stored` set) or Erase (null): the new leaf, the path above it copied, published.
+  Change Apply(const K& key, const Stored* stored, bool assign) ABSL_LOCKS_EXCLUDED(mu_) {
+    Change c;
+    UpdateLock lock(mu_);
+    std::array<Step, kMaxDepth> path;
+    int depth = 0;
+    const Leaf* leaf = Descend(key, path, depth);
+    const int pos = LeafIndex(leaf, key);
+    c.found = pos < leaf->count && !less_(key, leaf->keys[pos]);
+    if (stored == nullptr ? !c.found : c.found && !assign) return c;
+    Fresh fresh;
+    LeafRun run;
+    for (int i = 0; i < leaf->count; ++i) {
+      if (i == pos && stored != nullptr) run.Add(key, *stored);
+      if (!(c.found && i == pos)) run.Add(leaf->keys[i], leaf->values[i]);
+    }
+    if (pos == leaf->count && stored != nullptr) run.Add(key, *stored);
+    if (c.found) c.old = leaf->values[pos];
+    c.replaced.push_back(leaf);
+    Publish(Build(run, fresh), path, depth, fresh, c.replaced);
+    c.changed = true;
+    const size_t size = size_.load(std::memory_order_relaxed);
+    size_.store(stored == nullptr ? size - 1
+                : c.found         ? size
+                                  : size + 1,
+                std::memory_order_relaxed);
+    return c;
+  }
+
   // A run of leaf entries or of inner children (with the keys between them), assembled by an
   // update and cut into one node or, past a node's capacity, two.
   struct LeafRun {
