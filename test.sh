@@ -6,7 +6,7 @@
 # ThreadSanitizer and UndefinedBehaviorSanitizer, the whole suite with clang (-Wthread-safety on
 # our code; in its own output base, so the two toolchains never evict each other's cache), then
 # the separate workspace in examples/consumer/ that depends on this one (so the public labels and
-# rcu_deps() cannot break), then the CMake build in Debug and Release with ctest, an install and
+# rcu_deps() cannot break), then the CMake build (Debug: the library; Release: with ctest), an install and
 # two consumers of it (tools/cmake_check.sh), then a short run of each libFuzzer target from its
 # seed corpus (tests/fuzz/fuzz.sh; pass RCU_FUZZ_SECONDS for longer runs).
 # Extra arguments go to every `bazel test` (for example --test_tag_filters=-torture). Installs

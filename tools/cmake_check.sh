@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The CMake half of the test command (test.sh runs it): configure and build the library and its
-# tests with CMake in Debug and in Release (warnings as errors), run ctest in each, install the
-# Release build into a temporary prefix, then build and run
+# tests with CMake (the library in Debug; the library and the tests in Release, with ctest;
+# warnings as errors), install the Release build into a temporary prefix, then build and run
 # examples/installed_consumer/ against that prefix twice: a CMake project with find_package(rcu)
 # (g++) and a Makefile with pkg-config (clang++). Prints "cmake: N passed, M failed" last.
 # Extra arguments go to the library's cmake configure step.
@@ -27,21 +27,22 @@ step() {  # description, command...
   exit 1
 }
 
-# Debug (the debug checks on) and Release (-O3, off: what the README's build line makes), each
-# built with warnings as errors and tested; the Release build is the one installed.
-ctest_rc=0
-for type in Debug Release; do
-  build="$work/build-$type"
-  step "cmake configure ($type)" cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE="$type" \
-    -DRCU_WERROR=ON "$@"
-  step "cmake build ($type)" cmake --build "$build" -j "$jobs"
-  echo "==> ctest ($type)"
-  (cd "$build" && ctest -j "$jobs" --output-on-failure) | tee "$work/ctest.log"
-  ((PIPESTATUS[0] == 0)) || ctest_rc=1
-  passed=$((passed + $(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$work/ctest.log")))
-  failed=$((failed + $(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(Failed|Timeout|Not Run|Exception)' "$work/ctest.log")))
-  [[ -f "$build/compile_commands.json" ]] || step "compile_commands.json written" false
-done
+# Debug builds the library alone (the debug checks on; Bazel runs the tests that need them), and
+# Release (-O3, what the README's build line makes) builds the library and the tests and runs
+# ctest; both with warnings as errors. The Release build is the one installed.
+step "cmake configure (Debug)" cmake -S "$repo" -B "$work/build-Debug" -DCMAKE_BUILD_TYPE=Debug \
+  -DRCU_WERROR=ON "$@"
+step "cmake build (Debug, the library)" cmake --build "$work/build-Debug" -j "$jobs" --target rcu
+build="$work/build-Release"
+step "cmake configure (Release)" cmake -S "$repo" -B "$build" -DCMAKE_BUILD_TYPE=Release \
+  -DRCU_WERROR=ON "$@"
+step "cmake build (Release)" cmake --build "$build" -j "$jobs"
+echo "==> ctest (Release)"
+(cd "$build" && ctest -j "$jobs" --output-on-failure) | tee "$work/ctest.log"
+ctest_rc=${PIPESTATUS[0]}
+passed=$((passed + $(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .* Passed' "$work/ctest.log")))
+failed=$((failed + $(grep -cE '^ *[0-9]+/[0-9]+ Test +#[0-9]+: .*(Failed|Timeout|Not Run|Exception)' "$work/ctest.log")))
+[[ -f "$build/compile_commands.json" ]] || step "compile_commands.json written" false
 step "cmake install" cmake --install "$work/build-Release" --prefix "$work/prefix"
 
 consumer() {  # name, build command...
