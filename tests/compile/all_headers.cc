@@ -4,6 +4,7 @@
 // warnings (-Wmaybe-uninitialized, -Wrestrict) fire where a template is instantiated, in the
 // user's build: this is where ours would show first.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -14,6 +15,7 @@
 #include "rcu/containers/copy_on_grow_array.h"
 #include "rcu/containers/hash_map.h"
 #include "rcu/containers/list.h"
+#include "rcu/containers/lookup_cache.h"
 #include "rcu/containers/ordered_map.h"
 #include "rcu/containers/prefix_map.h"
 #include "rcu/containers/replace_map.h"
@@ -120,6 +122,23 @@ int UseOtherContainers() {
   return found;
 }
 
+int UseLookupCaches() {
+  rcu::LookupCache<uint64_t, uint64_t> ints({.capacity = 8});
+  ints.Insert(1, 2);
+  int found = static_cast<int>(ints.GetOrLoad(3, [](uint64_t k) { return k; }));
+  rcu::LookupCache<std::string, std::string> strings(
+      {.capacity = 8, .ttl = std::chrono::seconds(1), .on_removal = nullptr});
+  found += strings.GetOrLoad("k", [](const std::string& k) { return k; }).size();
+  {
+    rcu::ReadGuard guard;
+    found += strings.Find(guard, std::string_view("k")) != nullptr;
+    found += ints.Peek(guard, 1) != nullptr;
+  }
+  found += ints.Erase(1) + static_cast<int>(ints.EraseIf([](auto&, auto&) { return true; }));
+  strings.Clear();
+  return found + static_cast<int>(ints.Stats().hits);
+}
+
 int UseCore() {
   rcu::UpdateMutex mu;
   rcu::Published<std::string> published(new std::string("a"));
@@ -142,5 +161,7 @@ int UseCore() {
 }  // namespace
 
 int main() {
-  return UseHashMaps() + UseOrderedMaps() + UseOtherContainers() + UseCore() > 0 ? 0 : 1;
+  return UseHashMaps() + UseOrderedMaps() + UseOtherContainers() + UseLookupCaches() + UseCore() > 0
+             ? 0
+             : 1;
 }

@@ -50,8 +50,9 @@
 // Resize: when the empty slots run out (a load of 7/8, counting retiring and deleted slots), the
 //   updater that used the last one takes every stripe, copies the full slots but shadows (inline
 //   entries, or node pointers) into a new array sized for 1.5x the entries, publishes it and
-//   retires the old one whole, retiring and deleted slots and their batches included. Readers of
-//   the old array go on reading it: it is freed after a grace period. An array shrinks when it is
+//   hands the old one, whole, to the update's Result, which retires it when the caller destroys
+//   it (after releasing its own locks: R12). Readers of the old array go on reading it: it is
+//   freed after a grace period. An array shrinks when it is
 //   four times larger than its entries need (never below the initial capacity).
 // Memory order (pairings named at both ends as [P1] to [P4]; [P1], [P3] and [P4] are model-checked
 // with Relacy, busted twins included: tests/model/relacy_models.cc):
@@ -176,6 +177,7 @@ template <typename Group>
 struct GroupArray {
   size_t mask;  // groups - 1
   int shift;    // 64 - log2(groups): the home group is the top bits of the mixed hash
+  GroupArray* next_replaced = nullptr;  // chains arrays a resize replaced, until retired
 
   Group* groups() { return reinterpret_cast<Group*>(reinterpret_cast<char*>(this) + kHeader); }
   const Group* groups() const { return const_cast<GroupArray*>(this)->groups(); }
@@ -229,11 +231,42 @@ class HashTable {
   using Owned = typename Slot::Owned;
   static constexpr size_t kStripes = 32;
 
+  using Array = GroupArray<HashGroup<Slot>>;
+
+  // Arrays resizes replaced, retired (a grace period later, on the table's domain) when this is
+  // destroyed: an update's Result carries them, so the caller decides when, after releasing
+  // every lock a callback may need (R12: back-pressure may sleep in the retire).
+  class ReplacedArrays {
+   public:
+    explicit ReplacedArrays(Domain& domain) : domain_(&domain) {}
+    ReplacedArrays(ReplacedArrays&& o)
+        : domain_(o.domain_), head_(std::exchange(o.head_, nullptr)) {}
+    ReplacedArrays& operator=(ReplacedArrays&&) = delete;
+    ~ReplacedArrays() {
+      while (head_ != nullptr) {
+        Array* next = std::exchange(head_->next_replaced, nullptr);
+        domain_->template Retire<Array, typename Array::Deleter>(head_);
+        head_ = next;
+      }
+    }
+    void Add(Array* array) {
+      if (array == nullptr) return;
+      array->next_replaced = head_;
+      head_ = array;
+    }
+    bool empty() const { return head_ == nullptr; }
+
+   private:
+    Domain* domain_;
+    Array* head_ = nullptr;
+  };
+
   // What an update did.
   struct Result {
     bool inserted = false;      // the key was absent and is now present
     bool present = false;       // Link: the key was present (assigned when asked to)
     Entry* unlinked = nullptr;  // node mode: the entry the caller retires
+    ReplacedArrays arrays;      // retired when the Result is destroyed (see there)
   };
 
   // `initial_slots` is also the fewest the table shrinks to. Throws std::length_error when it is
@@ -285,7 +318,7 @@ class HashTable {
   // what Eq throws or std::bad_alloc, before anything changed (std::bad_alloc also when no slot
   // is free for the key and no new array can be had).
   Result Link(size_t hash, Owned& fresh, bool assign) {
-    Result result;
+    Result result{.arrays = ReplacedArrays(domain_)};
     for (;;) {
       {
         // A section too: the probe reads other keys' slots, which their updaters may retire and
@@ -314,16 +347,18 @@ class HashTable {
         }
       }
       // No free slot where the entry may go: rebuild the array, then try again.
-      if (!Resize(/*force=*/true)) throw std::bad_alloc();
+      Array* replaced = Rebuild(/*force=*/true);
+      if (replaced == nullptr) throw std::bad_alloc();
+      result.arrays.Add(replaced);
     }
-    if (growth_left_.load(std::memory_order_relaxed) <= 0) Resize();
+    if (growth_left_.load(std::memory_order_relaxed) <= 0) result.arrays.Add(Rebuild());
     return result;
   }
 
   // Takes `key` out of the table. Sets `present`, and `unlinked` in node mode.
   template <typename Q>
   Result Unlink(size_t hash, const Q& key) {
-    Result result;
+    Result result{.arrays = ReplacedArrays(domain_)};
     {
       ReadGuard section(domain_);  // as in Link()
       Prefetch(hash);
@@ -339,14 +374,34 @@ class HashTable {
       size_.fetch_sub(1, std::memory_order_relaxed);
     }
     const size_t groups = group_count();
-    if (groups > min_groups_ && GroupsFor(size() + size() / 2) * 4 <= groups) Resize();
+    if (groups > min_groups_ && GroupsFor(size() + size() / 2) * 4 <= groups) {
+      result.arrays.Add(Rebuild());
+    }
     return result;
   }
 
   // Rebuilds the array for the current size (growing, shrinking, or dropping retired slots) when
-  // the size calls for it or `force`. Never throws: without memory, or if Hash throws, the table
-  // keeps its array. Returns whether it rebuilt. Call it outside every stripe.
-  bool Resize(bool force = false) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  // the size calls for it or `force`, and retires the old one. Never throws: without memory, or
+  // if Hash throws, the table keeps its array. Returns whether it rebuilt. Call it outside every
+  // stripe and every lock a callback may need.
+  bool Resize(bool force = false) {
+    ReplacedArrays replaced(domain_);
+    replaced.Add(Rebuild(force));
+    return !replaced.empty();
+  }
+
+  // Exact when no update runs; a snapshot otherwise.
+  size_t size() const { return size_.load(std::memory_order_relaxed); }
+  // Slots in the current array. Kept apart from the array, so that no one dereferences an array
+  // outside a stripe or a read-side section (a resize may retire it at any time).
+  size_t slot_count() const { return group_count() * Control::kSlots; }
+
+ private:
+  using Group = HashGroup<Slot>;
+
+  // Resize() without the retire: the replaced array (published no more), or null if none was
+  // rebuilt. Call it outside every stripe.
+  Array* Rebuild(bool force = false) ABSL_NO_THREAD_SAFETY_ANALYSIS {
     // Every stripe, in order: no update runs while the array is copied.
     for (Stripe& s : stripes_) s.mu.lock();
     Array* old = array_.load(std::memory_order_relaxed);
@@ -362,19 +417,8 @@ class HashTable {
       Install(fresh, entries);  // publishes the new array
     }
     for (size_t i = kStripes; i-- > 0;) stripes_[i].mu.unlock();
-    if (fresh != nullptr) domain_.template Retire<Array, typename Array::Deleter>(old);
-    return fresh != nullptr;
+    return fresh != nullptr ? old : nullptr;
   }
-
-  // Exact when no update runs; a snapshot otherwise.
-  size_t size() const { return size_.load(std::memory_order_relaxed); }
-  // Slots in the current array. Kept apart from the array, so that no one dereferences an array
-  // outside a stripe or a read-side section (a resize may retire it at any time).
-  size_t slot_count() const { return group_count() * Control::kSlots; }
-
- private:
-  using Group = HashGroup<Slot>;
-  using Array = GroupArray<Group>;
 
  public:
   // The most entries a table can be asked to hold (HashMap::max_size()).

@@ -1,0 +1,598 @@
+// -----------------------------------------------------------------------------
+// File: lookup_cache.h
+// -----------------------------------------------------------------------------
+//
+// `rcu::LookupCache<K, V>` is a bounded cache in front of a slow lookup (a backend query, a
+// resolution, a policy evaluation): hits are wait-free and take no lock, misses load a key once
+// however many threads miss it together, and entries are evicted, expired and erased without
+// ever being freed under a reader. Use it where a lookup costs far more than a hash probe; for
+// data that fits in memory whole, an rcu::HashMap is the cache.
+//
+// Hits:         `Find(guard, key)` returns a `const V*` valid until the guard's outermost section
+//               ends (K1: do not keep it longer; `Get(key)` copies). A hit reads the index (an
+//               rcu::HashMap of entry pointers) and the entry; it writes nothing shared but the
+//               entry's use count, stored only while below 3 (S3-FIFO's frequency). `Peek` does
+//               not count as a use.
+// Misses:       `GetOrLoad(key, loader)` returns a copy of the value, calling `loader(key)` when
+//               the key is absent or expired: one call per key however many threads miss it at
+//               once (single flight); the others wait for it. A loader that throws hands the
+//               exception to every waiter and caches nothing. Call it outside every section of
+//               the cache's domain (K3): it may wait. A loader must not ask the cache for the
+//               key it is loading (K2: it would wait for itself).
+// Eviction:     S3-FIFO (Yang et al., SOSP 2023): a small FIFO (a tenth of the capacity) that new
+//               keys enter, a main FIFO, and a ghost FIFO of the keys recently evicted from the
+//               small one. A key used again while in the small FIFO moves to the main one, as does
+//               a key inserted while its ghost is remembered; the main FIFO gives keys in use
+//               another round (CLOCK). Chosen over W-TinyLFU for the same scan resistance with
+//               FIFO queues only: no frequency sketch to update on hits, and lock-free hits.
+// Bounds:       `capacity` is in charge units (an entry's charge is 1 unless Insert says);
+//               entries waiting for a grace period after removal are bounded by the domain's
+//               back-pressure (R12). Expired entries count until they are evicted or replaced.
+// Invalidation: Erase(key), EraseIf(pred), Clear() and time-to-live (`ttl`, read from the coarse
+//               monotonic clock: no clock read on a hit when ttl is off). No lookup that begins
+//               after Erase returns sees the entry, and a load in flight for the key, or for any
+//               key across Clear(), does not publish its value (K4, the seed's bug).
+// Listener:     `on_removal(key, value, cause)` (evicted, expired, erased, replaced) runs after
+//               the cache's lock is released, before the entry is retired.
+// Progress:     Find/Peek wait-free; updates and misses take the cache's lock briefly (never
+//               while a loader or a listener runs); GetOrLoad waits for another thread's load.
+// Misuse:       K1 documented (ASan in the tests); K2 and K3 checked (K2 always: it would hang);
+//               K4 by construction; R1 for every read.
+//
+// Example:
+//   rcu::LookupCache<std::string, Address> dns({.capacity = 100000,
+//                                               .ttl = std::chrono::seconds(30)});
+//   Address Resolve(const std::string& name) {
+//     return dns.GetOrLoad(name, [](const std::string& n) { return QueryServer(n); });
+//   }
+
+#ifndef RCU_CONTAINERS_LOOKUP_CACHE_H_
+#define RCU_CONTAINERS_LOOKUP_CACHE_H_
+
+#include <time.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "rcu/containers/internal/hash_table.h"
+#include "rcu/containers/internal/key_traits.h"
+#include "rcu/domain.h"
+#include "rcu/internal/checker.h"
+#include "rcu/update_mutex.h"
+#include "rcu/version.h"
+
+namespace rcu {
+
+// Why an entry left the cache (LookupCacheOptions::on_removal).
+enum class RemovalCause { kEvicted, kExpired, kErased, kReplaced };
+
+// Counters a user can read at any time (LookupCache::Stats()); cheap enough to leave on.
+struct LookupCacheStats {
+  uint64_t hits = 0;           // Find, Get and GetOrLoad that found a live entry
+  uint64_t misses = 0;         // ... that did not
+  uint64_t loads = 0;          // loader calls that returned
+  uint64_t load_failures = 0;  // loader calls that threw
+  uint64_t evictions = 0;
+  uint64_t expirations = 0;  // expired entries removed
+  size_t size = 0;           // entries now
+  size_t charge = 0;         // their total charge
+};
+
+template <typename K, typename V>
+struct LookupCacheOptions {
+  // Total charge the cache holds (entries, with the default charge of 1). At least 1.
+  size_t capacity = 1024;
+  // How long an entry lives after it was inserted or loaded; zero: forever.
+  std::chrono::nanoseconds ttl{0};
+  // Called for every entry that leaves the cache, outside the cache's lock.
+  std::function<void(const K&, const V&, RemovalCause)> on_removal = nullptr;
+};
+
+template <typename K, typename V, typename Hash = DefaultHash<K>, typename Eq = DefaultEq<K>>
+class LookupCache {
+  struct Node;
+  // The index readers probe: the hash map's engine, used directly so that what its updates
+  // retire (entries in node mode, arrays a resize replaced) waits until the cache's lock is
+  // released (R12: back-pressure may sleep in a retire, and a callback may update the cache).
+  using Table = container_internal::HashTable<K, Node*, Hash, Eq>;
+  template <typename Q>
+  using KeyArg = typename container_internal::KeyArg<
+      container_internal::kTransparent<Hash, Eq>>::template type<Q, K>;
+
+ public:
+  using Options = LookupCacheOptions<K, V>;
+
+  // Throws std::invalid_argument for a zero capacity or a negative ttl.
+  explicit LookupCache(const Options& options = Options(), Domain& domain = Domain::Default())
+      : domain_(domain),
+        options_(CheckedOptions(options)),
+        small_capacity_(std::max<size_t>(1, options_.capacity / 10)),
+        index_(domain, options_.capacity, Hash(), Eq()) {}
+  explicit LookupCache(Domain& domain, const Options& options = Options())
+      : LookupCache(options, domain) {}
+  LookupCache(const LookupCache&) = delete;
+  LookupCache& operator=(const LookupCache&) = delete;
+
+  // LookupCache::~LookupCache()
+  //
+  // Frees every entry at once (no removal callbacks). Requires: no reader is inside a section
+  // that reached the cache, no update or load runs.
+  ~LookupCache() {
+    for (Queue* q : {&small_, &main_}) {
+      while (Node* n = q->PopTail()) delete n;
+    }
+  }
+
+  // LookupCache::Find()
+  //
+  // The value of `key` if it is cached and not expired, or null; counts as a use. Wait-free.
+  // Requires: `guard` holds a section of the cache's domain (R1).
+  // Invalidates: the result when the guard's outermost section ends (K1).
+  template <typename Q = K>
+  const V* Find(const ReadGuard& guard, const KeyArg<Q>& key,
+                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+    const Node* n = Live<Q>(guard, key, where);
+    if (n == nullptr) {
+      Count(&Counters::misses);
+      return nullptr;
+    }
+    Count(&Counters::hits);
+    if (const uint8_t used = n->used.load(std::memory_order_relaxed); used < kMaxUses) {
+      n->used.store(used + 1, std::memory_order_relaxed);  // only while below the cap
+    }
+    return &n->value;
+  }
+
+  // LookupCache::Peek()
+  //
+  // As Find(), but not a use: neither the entry's frequency nor the statistics change.
+  template <typename Q = K>
+  const V* Peek(const ReadGuard& guard, const KeyArg<Q>& key,
+                const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+    const Node* n = Live<Q>(guard, key, where);
+    return n == nullptr ? nullptr : &n->value;
+  }
+
+  // LookupCache::Get()
+  //
+  // A copy of the value of `key`, or nullopt; counts as a use. Needs a copyable V.
+  template <typename Q = K>
+  std::optional<V> Get(const KeyArg<Q>& key) const {
+    ReadGuard guard(domain_);
+    const V* v = Find<Q>(guard, key);
+    return v == nullptr ? std::nullopt : std::optional<V>(*v);
+  }
+
+  // LookupCache::GetOrLoad()
+  //
+  // The value of `key`, loaded with `loader(key)` (which returns a V) when it is absent or
+  // expired, once however many threads miss it together; the value is cached unless the key
+  // was erased (or the cache cleared) while it loaded. Rethrows what the loader threw, in
+  // every thread that waited for it. Needs a copyable V.
+  // Requires: the caller is not inside a section of the cache's domain (K3) and is not this
+  // key's loader (K2).
+  template <typename Loader>
+  V GetOrLoad(const K& key, Loader&& loader,
+              const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    if (internal::kDebugChecks && domain_.InReadSection()) {
+      internal::Die(where,
+                    "K3: LookupCache::GetOrLoad() inside a read-side section of the cache's "
+                    "domain (it may wait for another thread's load, holding up grace periods)");
+    }
+    if (std::optional<V> hit = Get(key)) return *std::move(hit);
+    std::shared_ptr<Flight> flight;
+    bool mine = false;
+    {
+      std::lock_guard<std::mutex> lock(flights_mu_);
+      std::shared_ptr<Flight>& slot = flights_[key];
+      if (slot == nullptr) {
+        slot = std::make_shared<Flight>();
+        slot->loader = std::this_thread::get_id();
+        mine = true;
+      } else if (slot->loader == std::this_thread::get_id()) {
+        internal::Die(where,
+                      "K2: a LookupCache loader asked the cache for the key it is loading (it "
+                      "would wait for itself)");
+      }
+      flight = slot;
+    }
+    if (!mine) return Wait(*flight);
+    std::optional<V> value;
+    std::exception_ptr error;
+    try {
+      value.emplace(loader(key));
+    } catch (...) {
+      error = std::current_exception();
+    }
+    Count(error ? &Counters::load_failures : &Counters::loads);
+    if (value) Fill(key, *value, *flight, where);
+    {
+      std::lock_guard<std::mutex> lock(flights_mu_);
+      flights_.erase(key);
+      flight->value = value;
+      flight->error = error;
+      flight->done = true;
+    }
+    flight->done_cv.notify_all();
+    if (error) std::rethrow_exception(error);
+    return *std::move(value);
+  }
+
+  // LookupCache::Insert()
+  //
+  // Caches `key` -> `value` with `charge` (replacing what was cached for the key), evicting what
+  // the capacity requires. Throws std::length_error if `charge` is over the capacity.
+  void Insert(const K& key, V value, size_t charge = 1,
+              const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    if (charge > options_.capacity) {
+      throw std::length_error("rcu::LookupCache::Insert: charge over the capacity");
+    }
+    std::unique_ptr<Node> node(new Node(key, std::move(value), charge, Expiry()));
+    Pending pending;
+    {
+      UpdateLock lock(mu_);
+      Publish(std::move(node), pending);
+    }
+    Retire(pending, where);
+  }
+
+  // LookupCache::Erase()
+  //
+  // Removes `key`; returns whether it was cached. No lookup that begins after it returns finds
+  // the key, and a load of the key in flight does not publish its value (K4).
+  template <typename Q = K>
+  bool Erase(const KeyArg<Q>& key,
+             const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    Pending pending;
+    {
+      UpdateLock lock(mu_);
+      {
+        std::lock_guard<std::mutex> flights_lock(flights_mu_);
+        if (auto it = flights_.find(key); it != flights_.end()) it->second->invalidated = true;
+      }
+      if (Node* n = Indexed(key)) Unlink(n, RemovalCause::kErased, pending);
+    }
+    const bool erased = !pending.removed.empty();
+    Retire(pending, where);
+    return erased;
+  }
+
+  // LookupCache::EraseIf()
+  //
+  // Removes every entry for which `pred(const K&, const V&)` is true; returns how many. `pred`
+  // runs under the cache's lock and must not use the cache.
+  template <typename Pred>
+  size_t EraseIf(Pred pred,
+                 const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    Pending pending;
+    {
+      UpdateLock lock(mu_);
+      for (Queue* q : {&small_, &main_}) {
+        for (Node* n = q->head; n != nullptr;) {
+          Node* next = n->next;
+          if (pred(static_cast<const K&>(n->key), static_cast<const V&>(n->value))) {
+            Unlink(n, RemovalCause::kErased, pending);
+          }
+          n = next;
+        }
+      }
+    }
+    const size_t erased = pending.removed.size();
+    Retire(pending, where);
+    return erased;
+  }
+
+  // LookupCache::Clear()
+  //
+  // Removes every entry; loads in flight do not publish their values.
+  void Clear(const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    Pending pending;
+    {
+      UpdateLock lock(mu_);
+      {
+        std::lock_guard<std::mutex> flights_lock(flights_mu_);
+        for (auto& [key, flight] : flights_) flight->invalidated = true;
+      }
+      for (Queue* q : {&small_, &main_}) {
+        while (q->tail != nullptr) Unlink(q->tail, RemovalCause::kErased, pending);
+      }
+      ghost_.clear();
+      ghost_fifo_.clear();
+    }
+    Retire(pending, where);
+  }
+
+  // LookupCache::Stats()
+  LookupCacheStats Stats() const {
+    LookupCacheStats s;
+    for (const Counters& c : counters_) {
+      s.hits += c.hits.load(std::memory_order_relaxed);
+      s.misses += c.misses.load(std::memory_order_relaxed);
+      s.loads += c.loads.load(std::memory_order_relaxed);
+      s.load_failures += c.load_failures.load(std::memory_order_relaxed);
+      s.evictions += c.evictions.load(std::memory_order_relaxed);
+      s.expirations += c.expirations.load(std::memory_order_relaxed);
+    }
+    UpdateLock lock(mu_);
+    s.size = small_.size + main_.size;
+    s.charge = small_.charge + main_.charge;
+    return s;
+  }
+
+  // LookupCache::size()
+  //
+  // Entries cached (expired ones included until they are removed). Exact when no update runs.
+  size_t size() const {
+    UpdateLock lock(mu_);
+    return small_.size + main_.size;
+  }
+  size_t capacity() const { return options_.capacity; }
+  Domain& domain() const { return domain_; }
+
+ private:
+  static constexpr uint8_t kMaxUses = 3;  // S3-FIFO's frequency cap
+
+  struct Node {
+    Node(const K& k, V v, size_t c, int64_t e)
+        : key(k), value(std::move(v)), charge(c), expires_ns(e) {}
+    const K key;
+    const V value;
+    const size_t charge;
+    const int64_t expires_ns;          // 0: never
+    mutable std::atomic<uint8_t> used{0};  // uses since insertion or its last round (hits write)
+    bool in_main = false;                // updaters only, as the links
+    Node* prev = nullptr;                // towards the head (newest)
+    Node* next = nullptr;                // towards the tail (oldest)
+  };
+
+  // A FIFO of nodes: push at the head, pop at the tail. Updaters only.
+  struct Queue {
+    Node* head = nullptr;
+    Node* tail = nullptr;
+    size_t size = 0;
+    size_t charge = 0;
+    void PushHead(Node* n) {
+      n->prev = nullptr;
+      n->next = head;
+      (head != nullptr ? head->prev : tail) = n;
+      head = n;
+      ++size;
+      charge += n->charge;
+    }
+    void Remove(Node* n) {
+      (n->prev != nullptr ? n->prev->next : head) = n->next;
+      (n->next != nullptr ? n->next->prev : tail) = n->prev;
+      n->prev = n->next = nullptr;
+      --size;
+      charge -= n->charge;
+    }
+    Node* PopTail() {
+      Node* n = tail;
+      if (n != nullptr) Remove(n);
+      return n;
+    }
+  };
+
+  // One load in flight: its waiters sleep on done_cv (under flights_mu_).
+  struct Flight {
+    std::thread::id loader;    // K2 (flights_mu_)
+    bool invalidated = false;  // K4: erased or cleared meanwhile (flights_mu_)
+    bool done = false;
+    std::optional<V> value;
+    std::exception_ptr error;
+    std::condition_variable done_cv;
+  };
+
+  // Statistics, striped by thread so that counting is not a shared-line write.
+  struct alignas(64) Counters {
+    std::atomic<uint64_t> hits{0}, misses{0}, loads{0}, load_failures{0}, evictions{0},
+        expirations{0};
+  };
+  static constexpr size_t kStripes = 16;
+
+  // What an update removed, retired once the cache's lock is released: the nodes (with their
+  // causes, for the listener) and the index's own leftovers (in its Results).
+  struct Pending {
+    std::vector<std::pair<Node*, RemovalCause>> removed;
+    std::vector<typename Table::Result> index;
+  };
+
+  static Options CheckedOptions(const Options& options) {
+    if (options.capacity == 0) {
+      throw std::invalid_argument("rcu::LookupCache: capacity must be at least 1");
+    }
+    if (options.ttl.count() < 0) {
+      throw std::invalid_argument("rcu::LookupCache: ttl must not be negative");
+    }
+    return options;
+  }
+
+  // The coarse monotonic clock (the kernel's tick, read without a system call), in ns.
+  static int64_t Now() {
+    timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+  }
+  int64_t Expiry() const { return options_.ttl.count() == 0 ? 0 : Now() + options_.ttl.count(); }
+  bool Expired(const Node& n) const { return n.expires_ns != 0 && Now() >= n.expires_ns; }
+
+  void Count(std::atomic<uint64_t> Counters::*counter, uint64_t n = 1) const {
+    static thread_local const size_t stripe =
+        std::hash<std::thread::id>()(std::this_thread::get_id()) % kStripes;
+    (counters_[stripe].*counter).fetch_add(n, std::memory_order_relaxed);
+  }
+
+  template <typename Q>
+  const Node* Live(const ReadGuard& guard, const KeyArg<Q>& key,
+                   const internal::SourceLocation& where) const {
+    internal::CheckGuard(guard, domain_, "R1", "LookupCache::Find()", where);
+    const auto* e = index_.Find(index_.hash_function()(key), key);
+    if (e == nullptr || Expired(*e->value)) return nullptr;
+    return e->value;
+  }
+
+  V Wait(Flight& flight) {
+    std::unique_lock<std::mutex> lock(flights_mu_);
+    flight.done_cv.wait(lock, [&] { return flight.done; });
+    if (flight.error) std::rethrow_exception(flight.error);
+    return *flight.value;
+  }
+
+  // Publishes a loaded value unless its key was erased (or the cache cleared) while it loaded.
+  void Fill(const K& key, const V& value, const Flight& flight,
+            const internal::SourceLocation& where) {
+    std::unique_ptr<Node> node(new Node(key, value, 1, Expiry()));
+    Pending pending;
+    {
+      UpdateLock lock(mu_);
+      bool invalidated;
+      {
+        std::lock_guard<std::mutex> flights_lock(flights_mu_);
+        invalidated = flight.invalidated;
+      }
+      if (!invalidated) Publish(std::move(node), pending);
+    }
+    Retire(pending, where);
+  }
+
+  // Indexes `node` (replacing the key's old entry) and evicts down to the capacity.
+  void Publish(std::unique_ptr<Node> node, Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    bool main = false;  // a replaced entry's place, or a remembered ghost's, is the main FIFO
+    if (Node* old = Indexed(node->key)) {
+      main = old->in_main;
+      Unlink(old, Expired(*old) ? RemovalCause::kExpired : RemovalCause::kReplaced, pending,
+             /*reindexed=*/true);
+    }
+    const size_t hash = index_.hash_function()(node->key);
+    Node* n = node.release();
+    if (auto g = ghost_.find(hash); g != ghost_.end()) {
+      if (--g->second == 0) ghost_.erase(g);  // its FIFO entry ages out on its own
+      main = true;
+    }
+    if (main) {
+      n->in_main = true;
+      main_.PushHead(n);
+    } else {
+      small_.PushHead(n);
+    }
+    typename Table::Owned owned = Owned(n);
+    pending.index.push_back(index_.Link(hash, owned, /*assign=*/true));
+    while (small_.charge + main_.charge > options_.capacity) Evict(pending);
+  }
+
+  // S3-FIFO: evicts from the small FIFO while it holds its share, else from the main one.
+  void Evict(Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (small_.charge >= small_capacity_ || main_.tail == nullptr) {
+      Node* n = small_.tail;
+      if (n->used.load(std::memory_order_relaxed) > 0 && !Expired(*n)) {
+        small_.Remove(n);  // used again while on probation: to the main FIFO
+        n->used.store(0, std::memory_order_relaxed);
+        n->in_main = true;
+        main_.PushHead(n);
+        return;
+      }
+      Remember(index_.hash_function()(n->key));
+      Unlink(n, RemovalCause::kEvicted, pending);
+      return;
+    }
+    for (;;) {
+      Node* n = main_.tail;
+      const uint8_t used = n->used.load(std::memory_order_relaxed);
+      if (used > 0 && !Expired(*n)) {
+        main_.Remove(n);  // another round, one use fewer
+        n->used.store(used - 1, std::memory_order_relaxed);
+        main_.PushHead(n);
+        continue;
+      }
+      Unlink(n, RemovalCause::kEvicted, pending);
+      return;
+    }
+  }
+
+  // The ghost FIFO remembers as many evicted keys (by hash) as the main FIFO's share holds.
+  void Remember(size_t hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ++ghost_[hash];
+    ghost_fifo_.push_back(hash);
+    const size_t most = std::max<size_t>(1, options_.capacity - small_capacity_);
+    while (ghost_fifo_.size() > most) {
+      const size_t old = ghost_fifo_.front();
+      ghost_fifo_.pop_front();
+      if (auto g = ghost_.find(old); g != ghost_.end() && --g->second == 0) ghost_.erase(g);
+    }
+  }
+
+  // Takes `n` out of its FIFO and (unless its key is about to be indexed to a successor:
+  // `reindexed`) the index; the caller retires it after the lock (R12).
+  void Unlink(Node* n, RemovalCause cause, Pending& pending, bool reindexed = false)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    (n->in_main ? main_ : small_).Remove(n);
+    if (!reindexed) pending.index.push_back(index_.Unlink(index_.hash_function()(n->key), n->key));
+    if (cause == RemovalCause::kEvicted && Expired(*n)) cause = RemovalCause::kExpired;
+    if (cause == RemovalCause::kEvicted) Count(&Counters::evictions);
+    if (cause == RemovalCause::kExpired) Count(&Counters::expirations);
+    pending.removed.emplace_back(n, cause);
+  }
+
+  // The node indexed for `key`, for an updater (under the lock, so it cannot be retired).
+  template <typename Q>
+  Node* Indexed(const Q& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ReadGuard guard(domain_);  // the probe reads slots other keys' updates may recycle
+    const auto* e = index_.Find(index_.hash_function()(key), key);
+    return e == nullptr ? nullptr : e->value;
+  }
+
+  static typename Table::Owned Owned(Node* n) {
+    if constexpr (Table::kInline) {
+      return typename Table::Entry{n->key, n};
+    } else {
+      return std::make_unique<typename Table::Entry>(typename Table::Entry{n->key, n});
+    }
+  }
+
+  // Outside the lock: the listener, then a grace period before each removed node is freed; the
+  // index's unlinked entries and replaced arrays likewise.
+  void Retire(Pending& pending, const internal::SourceLocation& where) {
+    for (const auto& [n, cause] : pending.removed) {
+      if (options_.on_removal) options_.on_removal(n->key, n->value, cause);
+      domain_.Retire(n, where);
+    }
+    for (typename Table::Result& r : pending.index) {
+      if (r.unlinked != nullptr) domain_.Retire(r.unlinked, where);
+    }
+    pending.index.clear();  // retires the arrays
+  }
+
+  Domain& domain_;
+  const Options options_;
+  const size_t small_capacity_;
+  Table index_;
+  mutable UpdateMutex mu_;
+  Queue small_ ABSL_GUARDED_BY(mu_);
+  Queue main_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<size_t, uint32_t> ghost_ ABSL_GUARDED_BY(mu_);  // hash -> times in FIFO
+  std::deque<size_t> ghost_fifo_ ABSL_GUARDED_BY(mu_);
+  std::mutex flights_mu_;  // after mu_ when both are held
+  absl::flat_hash_map<K, std::shared_ptr<Flight>, Hash, Eq> flights_;
+  mutable std::array<Counters, kStripes> counters_;
+};
+
+}  // namespace rcu
+
+#endif  // RCU_CONTAINERS_LOOKUP_CACHE_H_
