@@ -26,6 +26,7 @@ namespace rcu {
 namespace {
 
 using Cache = LookupCache<uint64_t, uint64_t>;
+using StringCache = LookupCache<int, std::string>;
 
 // The load runs while another thread erases the key; `fill` is how the value gets in.
 template <typename Fill>
@@ -50,22 +51,23 @@ TEST(LookupCacheMisuseTest, K4AHandWrittenFillCachesAnErasedKey) {
   EXPECT_TRUE(ErasedKeyCachedAfterItsErase([](Cache& cache, auto load) {
     if (!cache.Get(9)) cache.Insert(9, load(9));  // BUG (K4): no single flight, no invalidation
   })) << "the busted fill should have cached the erased key";
-  EXPECT_FALSE(ErasedKeyCachedAfterItsErase(
-      [](Cache& cache, auto load) { cache.GetOrLoad(9, load); }));
+  EXPECT_FALSE(
+      ErasedKeyCachedAfterItsErase([](Cache& cache, auto load) { cache.GetOrLoad(9, load); }));
 }
 
 TEST(LookupCacheMisuseTest, K2ALoaderThatAsksForItsOwnKeyAborts) {
   Domain domain;
   Cache cache(domain, {.capacity = 16});
   // Correct: a loader may use the cache for other keys.
-  EXPECT_EQ(cache.GetOrLoad(1, [&](uint64_t) { return cache.GetOrLoad(2, [](uint64_t) {
-                                                  return uint64_t{2};
-                                                }) + 1; }),
+  EXPECT_EQ(cache.GetOrLoad(1,
+                            [&](uint64_t) {
+                              return cache.GetOrLoad(2, [](uint64_t) { return uint64_t{2}; }) + 1;
+                            }),
             3u);
-  EXPECT_DEATH(cache.GetOrLoad(5, [&](uint64_t k) { return cache.GetOrLoad(k, [](uint64_t) {
-                                                       return uint64_t{0};
-                                                     }); }),
-               "K2: a LookupCache loader asked the cache for the key it is loading");
+  EXPECT_DEATH(
+      cache.GetOrLoad(
+          5, [&](uint64_t k) { return cache.GetOrLoad(k, [](uint64_t) { return uint64_t{0}; }); }),
+      "K2: a LookupCache loader asked the cache for the key it is loading");
 }
 
 TEST(LookupCacheMisuseTest, K3GetOrLoadInsideASectionAborts) {
@@ -96,7 +98,7 @@ TEST(LookupCacheMisuseTest, K1AHitKeptPastItsSectionIsAUseAfterFree) {
   EXPECT_DEATH(
       {
         Domain domain;
-        LookupCache<int, std::string> cache(domain, {.capacity = 4});
+        StringCache cache(domain, {.capacity = 4});
         cache.Insert(1, std::string(100, 'x'));
         const std::string* kept;
         {

@@ -66,8 +66,8 @@ TEST(LookupCacheTest, TinyCapacitiesStayWithinBoundsAndReportEveryRemoval) {
   for (const size_t capacity : {size_t{1}, size_t{2}, size_t{7}, size_t{64}}) {
     Domain domain;
     std::atomic<uint64_t> removed{0}, evicted{0}, replaced{0}, erased{0};
-    Cache cache(domain, {.capacity = capacity, .on_removal = [&](const uint64_t&, const uint64_t&,
-                                                                 RemovalCause cause) {
+    Cache cache(domain, {.capacity = capacity,
+                         .on_removal = [&](const uint64_t&, const uint64_t&, RemovalCause cause) {
                            ++removed;
                            if (cause == RemovalCause::kEvicted) ++evicted;
                            if (cause == RemovalCause::kReplaced) ++replaced;
@@ -206,11 +206,12 @@ TEST(LookupCacheTest, AKeyErasedDuringItsLoadIsNotPublished) {
   Cache cache(domain, {.capacity = 100});
   std::atomic<bool> loading{false}, erased{false};
   std::thread loader([&] {
-    EXPECT_EQ(cache.GetOrLoad(5, [&](uint64_t) {
-      loading = true;
-      while (!erased.load()) std::this_thread::yield();
-      return uint64_t{50};  // stale: the key was erased meanwhile
-    }),
+    EXPECT_EQ(cache.GetOrLoad(5,
+                              [&](uint64_t) {
+                                loading = true;
+                                while (!erased.load()) std::this_thread::yield();
+                                return uint64_t{50};  // stale: the key was erased meanwhile
+                              }),
               50u);
   });
   while (!loading.load()) std::this_thread::yield();

@@ -56,9 +56,9 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
-#include <deque>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -355,11 +355,11 @@ class LookupCache {
     const K key;
     const V value;
     const size_t charge;
-    const int64_t expires_ns;          // 0: never
+    const int64_t expires_ns;              // 0: never
     mutable std::atomic<uint8_t> used{0};  // uses since insertion or its last round (hits write)
-    bool in_main = false;                // updaters only, as the links
-    Node* prev = nullptr;                // towards the head (newest)
-    Node* next = nullptr;                // towards the tail (oldest)
+    bool in_main = false;                  // updaters only, as the links
+    Node* prev = nullptr;                  // towards the head (newest)
+    Node* next = nullptr;                  // towards the tail (oldest)
   };
 
   // A FIFO of nodes: push at the head, pop at the tail. Updaters only.
