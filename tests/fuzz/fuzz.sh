@@ -15,7 +15,8 @@ seconds="${1:-5}"
 shift || true
 targets=("$@")
 if ((${#targets[@]} == 0)); then
-  targets=(address_fuzz hash_map_fuzz ordered_map_fuzz prefix_map_fuzz replace_map_fuzz)
+  targets=(address_fuzz hash_map_fuzz lookup_cache_fuzz ordered_map_fuzz prefix_map_fuzz
+    replace_map_fuzz)
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
