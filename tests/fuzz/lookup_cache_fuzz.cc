@@ -20,10 +20,9 @@ void Run(FuzzInput& in, rcu::Domain& domain) {
   const size_t capacity = 1 + in.Byte() % 40;
   uint64_t removals = 0;
   rcu::LookupCache<uint64_t, uint64_t> cache(
-      domain, {.capacity = capacity,
-               .on_removal = [&](const uint64_t&, const uint64_t&, rcu::RemovalCause) {
-                 ++removals;
-               }});
+      domain,
+      {.capacity = capacity,
+       .on_removal = [&](const uint64_t&, const uint64_t&, rcu::RemovalCause) { ++removals; }});
   std::map<uint64_t, uint64_t> shadow;  // what a hit may return
   uint64_t entered = 0;                 // entries that went in (inserted or loaded)
   const uint64_t keys = 1 + in.Byte() % 100;

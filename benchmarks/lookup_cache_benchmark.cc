@@ -1,0 +1,271 @@
+// rcu::LookupCache (rcu/containers/lookup_cache.h) beside its baselines, in one run:
+//
+//   hits/<structure>/<keys>/threads:N   every lookup a hit, 1M uint64 keys and values, keys drawn
+//       uniformly or Zipf(0.99): the cache's Find against rcu::HashMap::Find on the same keys
+//       (the ceiling a cache in front of a map can reach), an LRU under one std::mutex, and
+//       LevelDB's design: 16 such LRUs, sharded by hash. items_per_second is over all threads.
+//   hit_ratio/<trace>/<capacity>   one thread replays a trace over 1M keys (Zipf 0.7, 0.9, 1.1,
+//       and Zipf 0.9 with a scan of 100K never-repeated keys after every 1M requests; 10M
+//       requests, --trace_requests changes it) through the cache (S3-FIFO) and through an exact
+//       LRU of the same capacity; the counters are each one's hit ratio.
+//
+// Run: ./bazelw run -c opt //benchmarks:lookup_cache_benchmark
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "benchmark/benchmark.h"
+#include "rcu/containers/hash_map.h"
+#include "rcu/containers/lookup_cache.h"
+#include "rcu/domain.h"
+
+namespace {
+
+constexpr size_t kKeys = 1 << 20;
+constexpr size_t kStream = 1 << 22;
+size_t g_trace_requests = 10'000'000;
+
+uint64_t KeyOf(uint64_t rank) { return rank * 0x9E3779B97F4A7C15 + 1; }  // spread, never 0
+
+// Zipf(s) ranks over `n` keys by inverse-CDF sampling.
+std::vector<uint32_t> ZipfRanks(size_t count, size_t n, double s, uint64_t seed) {
+  std::vector<double> cdf(n);
+  double sum = 0;
+  for (size_t r = 0; r < n; ++r) cdf[r] = (sum += 1.0 / std::pow(double(r + 1), s));
+  std::vector<uint32_t> out(count);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> u(0, sum);
+  for (auto& x : out) {
+    x = static_cast<uint32_t>(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin());
+  }
+  return out;
+}
+
+const std::vector<uint32_t>& Stream(bool zipf) {
+  static const auto* uniform = [] {
+    auto* s = new std::vector<uint32_t>(kStream);
+    std::mt19937_64 rng(1);
+    for (auto& x : *s) x = static_cast<uint32_t>(rng() % kKeys);
+    return s;
+  }();
+  static const auto* skewed = new std::vector<uint32_t>(ZipfRanks(kStream, kKeys, 0.99, 2));
+  return zipf ? *skewed : *uniform;
+}
+
+// An exact LRU: a list in recency order and a map into it, under one mutex (what a service
+// writes by hand). A hit moves the entry to the front.
+class MutexLru {
+ public:
+  explicit MutexLru(size_t capacity) : capacity_(capacity) { index_.reserve(capacity + 1); }
+  bool Get(uint64_t key, uint64_t& value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = index_.find(key);
+    if (it == index_.end()) return false;
+    order_.splice(order_.begin(), order_, it->second);
+    value = it->second->second;
+    return true;
+  }
+  void Insert(uint64_t key, uint64_t value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = index_.find(key); it != index_.end()) {
+      it->second->second = value;
+      order_.splice(order_.begin(), order_, it->second);
+      return;
+    }
+    order_.emplace_front(key, value);
+    index_[key] = order_.begin();
+    if (order_.size() > capacity_) {
+      index_.erase(order_.back().first);
+      order_.pop_back();
+    }
+  }
+
+ private:
+  const size_t capacity_;
+  std::mutex mu_;
+  std::list<std::pair<uint64_t, uint64_t>> order_;
+  absl::flat_hash_map<uint64_t, std::list<std::pair<uint64_t, uint64_t>>::iterator> index_;
+};
+
+// LevelDB's ShardedLRUCache: 16 LRUs, picked by the key's hash.
+class ShardedLru {
+ public:
+  explicit ShardedLru(size_t capacity) {
+    for (auto& s : shards_) s = std::make_unique<MutexLru>(capacity / kShards + 1);
+  }
+  bool Get(uint64_t key, uint64_t& value) { return Shard(key).Get(key, value); }
+  void Insert(uint64_t key, uint64_t value) { Shard(key).Insert(key, value); }
+
+ private:
+  static constexpr size_t kShards = 16;
+  MutexLru& Shard(uint64_t key) { return *shards_[(key >> 28) % kShards]; }
+  std::unique_ptr<MutexLru> shards_[kShards];
+};
+
+struct RcuCache {
+  rcu::LookupCache<uint64_t, uint64_t> cache{{.capacity = kKeys}};
+  void Insert(uint64_t key, uint64_t value) { cache.Insert(key, value); }
+  bool Get(uint64_t key, uint64_t& value) {
+    rcu::ReadGuard guard;
+    const uint64_t* v = cache.Find(guard, key);
+    if (v == nullptr) return false;
+    value = *v;
+    return true;
+  }
+};
+struct RcuHashMap {
+  rcu::HashMap<uint64_t, uint64_t> map{rcu::Domain::Default(), {.initial_capacity = kKeys}};
+  void Insert(uint64_t key, uint64_t value) { map.InsertOrAssign(key, value); }
+  bool Get(uint64_t key, uint64_t& value) {
+    rcu::ReadGuard guard;
+    const uint64_t* v = map.Find(guard, key);
+    if (v == nullptr) return false;
+    value = *v;
+    return true;
+  }
+};
+struct Mutex {
+  MutexLru lru{kKeys};
+  void Insert(uint64_t key, uint64_t value) { lru.Insert(key, value); }
+  bool Get(uint64_t key, uint64_t& value) { return lru.Get(key, value); }
+};
+struct Sharded {
+  ShardedLru lru{kKeys};
+  void Insert(uint64_t key, uint64_t value) { lru.Insert(key, value); }
+  bool Get(uint64_t key, uint64_t& value) { return lru.Get(key, value); }
+};
+
+template <typename T>
+T& Filled() {
+  static T* t = [] {
+    auto* x = new T;
+    for (uint64_t r = 0; r < kKeys; ++r) x->Insert(KeyOf(r), r);
+    return x;
+  }();
+  return *t;
+}
+
+template <typename T>
+void BM_Hits(benchmark::State& state, bool zipf) {
+  T& t = Filled<T>();
+  const std::vector<uint32_t>& stream = Stream(zipf);
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919 % kStream;
+  uint64_t sum = 0, misses = 0;
+  for (auto _ : state) {
+    uint64_t v;
+    if (t.Get(KeyOf(stream[i]), v)) {
+      sum += v;
+    } else {
+      ++misses;
+    }
+    if (++i == kStream) i = 0;
+  }
+  benchmark::DoNotOptimize(sum);
+  if (misses != 0) state.SkipWithError("a lookup missed");
+  state.SetItemsProcessed(state.iterations());
+}
+
+template <typename T>
+void RegisterHits(const char* name) {
+  for (bool zipf : {false, true}) {
+    benchmark::RegisterBenchmark(
+        (std::string("hits/") + name + (zipf ? "/zipf" : "/uniform")).c_str(),
+        [zipf](benchmark::State& s) { BM_Hits<T>(s, zipf); })
+        ->Threads(1)
+        ->Threads(2)
+        ->Threads(16)
+        ->UseRealTime();
+  }
+}
+
+// A trace of ranks: Zipf(s) over 1M keys, or (scan) Zipf(0.9) with 100K new keys after every 1M.
+std::vector<uint64_t> Trace(double s, bool scan) {
+  std::vector<uint32_t> ranks = ZipfRanks(g_trace_requests, kKeys, s, 3);
+  std::vector<uint64_t> trace;
+  trace.reserve(g_trace_requests + g_trace_requests / 10);
+  uint64_t fresh = kKeys;
+  for (size_t i = 0; i < ranks.size(); ++i) {
+    trace.push_back(ranks[i]);
+    if (scan && (i + 1) % 1'000'000 == 0) {
+      for (int j = 0; j < 100'000; ++j) trace.push_back(fresh++);
+    }
+  }
+  return trace;
+}
+
+void BM_HitRatio(benchmark::State& state, double s, bool scan, size_t capacity) {
+  const std::vector<uint64_t> trace = Trace(s, scan);
+  double cache_ratio = 0, lru_ratio = 0;
+  for (auto _ : state) {
+    rcu::Domain domain;
+    rcu::LookupCache<uint64_t, uint64_t> cache(domain, {.capacity = capacity});
+    MutexLru lru(capacity);
+    uint64_t cache_hits = 0, lru_hits = 0;
+    for (uint64_t key : trace) {
+      if (cache.Get(key)) {
+        ++cache_hits;
+      } else {
+        cache.Insert(key, key);
+      }
+      uint64_t v;
+      if (lru.Get(key, v)) {
+        ++lru_hits;
+      } else {
+        lru.Insert(key, key);
+      }
+    }
+    cache_ratio = double(cache_hits) / double(trace.size());
+    lru_ratio = double(lru_hits) / double(trace.size());
+  }
+  state.counters["s3fifo"] = cache_ratio;
+  state.counters["lru"] = lru_ratio;
+}
+
+void RegisterHitRatios() {
+  struct TraceKind {
+    const char* name;
+    double s;
+    bool scan;
+  };
+  for (const TraceKind& t : {TraceKind{"zipf0.7", 0.7, false}, TraceKind{"zipf0.9", 0.9, false},
+                             TraceKind{"zipf1.1", 1.1, false}, TraceKind{"zipf0.9+scan", 0.9, true}}) {
+    for (size_t capacity : {size_t{1000}, size_t{10000}, size_t{100000}}) {
+      benchmark::RegisterBenchmark(
+          (std::string("hit_ratio/") + t.name + "/" + std::to_string(capacity)).c_str(),
+          [t, capacity](benchmark::State& st) { BM_HitRatio(st, t.s, t.scan, capacity); })
+          ->Iterations(1)
+          ->Unit(benchmark::kMillisecond);
+    }
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--trace_requests=", 17) == 0) {
+      g_trace_requests = std::strtoull(argv[i] + 17, nullptr, 10);
+      argv[i--] = argv[--argc];  // not benchmark's flag
+    }
+  }
+  RegisterHits<RcuCache>("rcu_lookup_cache");
+  RegisterHits<RcuHashMap>("rcu_hash_map_find");
+  RegisterHits<Mutex>("mutex_lru");
+  RegisterHits<Sharded>("sharded_mutex_lru_16");
+  RegisterHitRatios();
+  benchmark::Initialize(&argc, argv);
+  benchmark::RunSpecifiedBenchmarks();
+  return 0;
+}
