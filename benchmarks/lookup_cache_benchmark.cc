@@ -239,8 +239,9 @@ void RegisterHitRatios() {
     double s;
     bool scan;
   };
-  for (const TraceKind& t : {TraceKind{"zipf0.7", 0.7, false}, TraceKind{"zipf0.9", 0.9, false},
-                             TraceKind{"zipf1.1", 1.1, false}, TraceKind{"zipf0.9+scan", 0.9, true}}) {
+  for (const TraceKind& t :
+       {TraceKind{"zipf0.7", 0.7, false}, TraceKind{"zipf0.9", 0.9, false},
+        TraceKind{"zipf1.1", 1.1, false}, TraceKind{"zipf0.9+scan", 0.9, true}}) {
     for (size_t capacity : {size_t{1000}, size_t{10000}, size_t{100000}}) {
       benchmark::RegisterBenchmark(
           (std::string("hit_ratio/") + t.name + "/" + std::to_string(capacity)).c_str(),

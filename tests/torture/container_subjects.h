@@ -16,6 +16,7 @@
 #include "rcu/containers/copy_on_grow_array.h"
 #include "rcu/containers/hash_map.h"
 #include "rcu/containers/list.h"
+#include "rcu/containers/lookup_cache.h"
 #include "rcu/containers/ordered_map.h"
 #include "rcu/containers/prefix_map.h"
 #include "rcu/containers/replace_map.h"
@@ -313,6 +314,55 @@ class OrderedMapSubject : public ShadowedSubject {
  private:
   Domain& domain_;
   OrderedMap<uint64_t, Payload> map_;
+};
+
+// The cache holds half of the updaters' keys at most, so it evicts as it goes: its contents are a
+// subset of the shadows (with their versions). One read in eight loads a key of its own key space
+// (above every updater's) through GetOrLoad, from several readers at once, outside any section.
+class LookupCacheSubject : public ShadowedSubject {
+ public:
+  LookupCacheSubject(Domain& d, int updaters)
+      : ShadowedSubject(updaters),
+        domain_(d),
+        cache_(d, {.capacity = kKeysPerUpdater * static_cast<size_t>(updaters) / 2}) {}
+
+ protected:
+  static constexpr uint64_t kLoadedKeys = uint64_t{1} << 40;  // keys readers load
+
+  void Set(uint64_t key, uint64_t version) override { cache_.Insert(key, Payload(key, version)); }
+  void Erase(uint64_t key) override { cache_.Erase(key); }
+  bool ReadKey(uint64_t key, std::mt19937_64& rng) override {
+    if (rng() % 8 == 0) {
+      const uint64_t loaded = kLoadedKeys + rng() % 64;
+      const Payload p = cache_.GetOrLoad(loaded, [](uint64_t k) { return Payload(k, 0); });
+      return p.Whole() && p.key == loaded;
+    }
+    ReadGuard guard(domain_);
+    const Payload* p = cache_.Find(guard, key);
+    ReadDelay(rng);
+    return p == nullptr || (p->Whole() && p->key == key);
+  }
+  std::map<uint64_t, uint64_t> Contents() override {
+    std::map<uint64_t, uint64_t> out;
+    cache_.EraseIf([&](const uint64_t& k, const Payload& p) {
+      if (k < kLoadedKeys) out[k] = p.version;
+      return false;
+    });
+    return out;
+  }
+  // Evictions: what is left must be what the updaters last did to those keys.
+  bool Matches(const std::map<uint64_t, uint64_t>& contents,
+               const std::map<uint64_t, uint64_t>& expected) const override {
+    for (const auto& [k, version] : contents) {
+      const auto it = expected.find(k);
+      if (it == expected.end() || it->second != version) return false;
+    }
+    return true;
+  }
+
+ private:
+  Domain& domain_;
+  LookupCache<uint64_t, Payload> cache_;
 };
 
 // Busted: the seed's list-with-cache re-publishes elements being deleted. Its searches are

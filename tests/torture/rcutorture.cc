@@ -6,7 +6,7 @@
 // --subject: what is tortured (the kernel's torture_type).
 //   pipe                the domain itself: replace, age removed elements one stage per grace
 //                       period, readers check the stage (pipe_subject.h);
-//   list, hash_map, copy_on_grow_array, replace_map, prefix_map, ordered_map
+//   list, hash_map, copy_on_grow_array, replace_map, prefix_map, ordered_map, lookup_cache
 //                       a container with a shadow per updater (container_subjects.h);
 //   seqlock             records rewritten in place under a SeqLock, readers validate
 //                       (seqlock_subject.h);
@@ -54,11 +54,11 @@
 #include "tests/torture/refcount_subject.h"
 #include "tests/torture/seqlock_subject.h"
 
-ABSL_FLAG(
-    std::string, subject, "pipe",
-    "pipe, list, hash_map, copy_on_grow_array, replace_map, prefix_map, ordered_map, seqlock, "
-    "refcount; busted: "
-    "seed_cache, seqlock_no_validate, refcount_no_zero_check");
+ABSL_FLAG(std::string, subject, "pipe",
+          "pipe, list, hash_map, copy_on_grow_array, replace_map, prefix_map, ordered_map, "
+          "lookup_cache, seqlock, "
+          "refcount; busted: "
+          "seed_cache, seqlock_no_validate, refcount_no_zero_check");
 ABSL_FLAG(std::string, ops, "real", "real, no_wait (busted), early_callback (busted)");
 ABSL_FLAG(double, duration, 5, "seconds to run");
 ABSL_FLAG(int, readers, 2, "reader threads");
@@ -84,6 +84,7 @@ std::unique_ptr<Subject> MakeSubject(const std::string& name, Domain& domain,
   if (name == "replace_map") return std::make_unique<ReplaceMapSubject>(domain, updaters);
   if (name == "prefix_map") return std::make_unique<PrefixMapSubject>(domain, updaters);
   if (name == "ordered_map") return std::make_unique<OrderedMapSubject>(domain, updaters);
+  if (name == "lookup_cache") return std::make_unique<LookupCacheSubject>(domain, updaters);
   if (name == "seed_cache") return std::make_unique<SeedCacheSubject>(updaters);
   if (name == "refcount") {
     return std::make_unique<RefCountSubject>(domain, updaters, /*check_zero=*/true);

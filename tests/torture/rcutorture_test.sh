@@ -37,6 +37,7 @@ run SUCCESS --subject=copy_on_grow_array --duration=2
 run SUCCESS --subject=replace_map --duration=2 --updaters=2
 run SUCCESS --subject=prefix_map --duration=2 --updaters=2
 run SUCCESS --subject=ordered_map --duration=2 --updaters=2
+run SUCCESS --subject=lookup_cache --duration=2 --updaters=2
 run SUCCESS --subject=seqlock --duration=2 --updaters=2
 run SUCCESS --subject=refcount --duration=2 --updaters=2
 run FAILURE --subject=pipe --duration=10 --ops=no_wait
