@@ -106,6 +106,9 @@ struct HashEntry {
 // every platform: the word is only ever read as an integer).
 struct Control {
   static constexpr int kSlots = 7;
+  // Bytes in a control word (a byte per slot, and the busy byte 7): a slot's index in an array
+  // is group * kBytes + slot.
+  static constexpr size_t kBytes = sizeof(uint64_t);
   static constexpr uint8_t kEmpty = 0x80;     // bit 7 set, bits 1 and 0 clear
   static constexpr uint8_t kDeleted = 0xFE;   // bit 7 set, bit 1 set, bit 0 clear
   static constexpr uint8_t kRetiring = 0xFB;  // bits 7, 1 and 0 set
@@ -436,7 +439,7 @@ class HashTable {
     int slot = 0;
     const Entry* entry = nullptr;
 
-    size_t index() const { return group * 8 + static_cast<size_t>(slot); }
+    size_t index() const { return group * Control::kBytes + static_cast<size_t>(slot); }
     bool Before(const Probe& other) const {
       return step != other.step ? step < other.step : slot < other.slot;
     }
@@ -515,7 +518,7 @@ class HashTable {
       for (uint64_t m = Control::MatchFull(group.control.load(std::memory_order_acquire)); m != 0;
            m &= m - 1) {
         const int i = Control::Lowest(m);
-        fn(g * 8 + static_cast<size_t>(i), group.slots[i]);
+        fn(g * Control::kBytes + static_cast<size_t>(i), group.slots[i]);
       }
     }
   }
@@ -678,8 +681,8 @@ class HashTable {
 
   // Sets the byte of the slot at `index` to `to`. Requires: the byte is the caller's to change.
   static void Flip(Array& array, size_t index, uint8_t to, std::memory_order order) {
-    std::atomic<uint64_t>& control = array.groups()[index / 8].control;
-    const int i = static_cast<int>(index % 8);
+    std::atomic<uint64_t>& control = array.groups()[index / Control::kBytes].control;
+    const int i = static_cast<int>(index % Control::kBytes);
     const uint8_t was = Control::Byte(control.load(std::memory_order_relaxed), i);
     if (was != to) control.fetch_xor(Control::Flip(i, was, to), order);
   }
