@@ -48,51 +48,60 @@ TEST(HashTableControlTest, WordTests) {
 }
 
 template <typename Table, typename V>
-typename Table::Result Link(Table& table, uint64_t key, V value, bool assign) {
+typename Table::Result Link(Table& table, uint64_t key, V value, bool assign,
+                            RetireBatch<>& retired) {
   if constexpr (Table::kInline) {
     typename Table::Owned fresh{key, value};
-    return table.Link(MixHash()(key), fresh, assign);
+    return table.Link(MixHash()(key), fresh, assign, retired);
   } else {
     typename Table::Owned fresh(new typename Table::Entry{key, value});
-    return table.Link(MixHash()(key), fresh, assign);
+    return table.Link(MixHash()(key), fresh, assign, retired);
   }
 }
 
 TEST(HashTableTest, LinkFindReplaceUnlinkInline) {
   Domain domain;
   Inline table(domain, /*initial_slots=*/16, {}, {});
-  EXPECT_TRUE(Link(table, 1, uint64_t{10}, /*assign=*/false).inserted);
-  const auto again = Link(table, 1, uint64_t{11}, /*assign=*/false);
+  RetireBatch<> retired(domain, internal::SourceLocation::current());
+  EXPECT_TRUE(Link(table, 1, uint64_t{10}, /*assign=*/false, retired).inserted);
+  const auto again = Link(table, 1, uint64_t{11}, /*assign=*/false, retired);
   EXPECT_TRUE(again.present);
   EXPECT_FALSE(again.inserted);
   ReadGuard guard(domain);
   const Inline::Entry* first = table.Find(MixHash()(1), uint64_t{1});
   ASSERT_NE(first, nullptr);
   EXPECT_EQ(first->value, 10u);
-  const auto replaced = Link(table, 1, uint64_t{12}, /*assign=*/true);
+  const auto replaced = Link(table, 1, uint64_t{12}, /*assign=*/true, retired);
   EXPECT_TRUE(replaced.present);
-  EXPECT_EQ(replaced.unlinked, nullptr);  // inline slots are the table's to reuse
-  EXPECT_EQ(first->value, 10u);           // the old slot stays as it was for this reader
+  EXPECT_TRUE(retired.empty());  // inline slots are the table's to reuse
+  EXPECT_EQ(first->value, 10u);  // the old slot stays as it was for this reader
   EXPECT_EQ(table.Find(MixHash()(1), uint64_t{1})->value, 12u);
-  EXPECT_TRUE(table.Unlink(MixHash()(1), uint64_t{1}).present);
-  EXPECT_FALSE(table.Unlink(MixHash()(1), uint64_t{1}).present);
+  EXPECT_TRUE(table.Unlink(MixHash()(1), uint64_t{1}, retired).present);
+  EXPECT_FALSE(table.Unlink(MixHash()(1), uint64_t{1}, retired).present);
+  EXPECT_TRUE(retired.empty());
   EXPECT_EQ(table.Find(MixHash()(1), uint64_t{1}), nullptr);
   EXPECT_EQ(table.size(), 0u);
 }
 
-TEST(HashTableTest, PointerSlotsHandBackWhatTheyUnlink) {
+TEST(HashTableTest, PointerSlotsRetireWhatTheyUnlink) {
   Domain domain;
   Pointers table(domain, 16, {}, {});
-  EXPECT_TRUE(Link(table, 1, std::string("ten"), false).inserted);
-  const auto replaced = Link(table, 1, std::string("twelve"), true);
-  ASSERT_NE(replaced.unlinked, nullptr);
-  EXPECT_EQ(replaced.unlinked->value, "ten");
-  domain.Retire(replaced.unlinked);
-  const auto erased = table.Unlink(MixHash()(1), uint64_t{1});
-  ASSERT_NE(erased.unlinked, nullptr);
-  EXPECT_EQ(erased.unlinked->value, "twelve");
-  domain.Retire(erased.unlinked);
+  {
+    RetireBatch<> retired(domain, internal::SourceLocation::current());
+    EXPECT_TRUE(Link(table, 1, std::string("ten"), false, retired).inserted);
+    EXPECT_TRUE(retired.empty());
+    ReadGuard guard(domain);
+    const Pointers::Entry* ten = table.Find(MixHash()(1), uint64_t{1});
+    ASSERT_NE(ten, nullptr);
+    Link(table, 1, std::string("twelve"), true, retired);
+    EXPECT_EQ(retired.size(), 1u);  // "ten", retired when the batch is submitted
+    EXPECT_EQ(ten->value, "ten");   // still whole for this reader
+    EXPECT_EQ(table.Find(MixHash()(1), uint64_t{1})->value, "twelve");
+    EXPECT_TRUE(table.Unlink(MixHash()(1), uint64_t{1}, retired).present);
+    EXPECT_EQ(retired.size(), 2u);
+  }
   domain.Barrier();
+  EXPECT_EQ(domain.Stats().pending_bytes, 0u);  // both entries freed
 }
 
 // A slot removed while a reader may hold its entry is not reused before a grace period: with
@@ -103,7 +112,8 @@ TEST(HashTableTest, RemovedSlotsWaitForAGracePeriod) {
   using Entry = decltype(table)::Entry;
   const auto link = [&](uint64_t v) {
     decltype(table)::Owned fresh{1, v};
-    return table.Link(42, fresh, true);
+    RetireBatch<> retired(domain, internal::SourceLocation::current());
+    return table.Link(42, fresh, true, retired);
   };
   link(0);
   const Entry* held;
@@ -142,7 +152,8 @@ TEST(HashTableTest, AHotKeyStaysNearItsHome) {
   HashTable<uint64_t, uint64_t, CountingHash, std::equal_to<uint64_t>> table(domain, 64, {}, {});
   const auto link = [&](uint64_t key, uint64_t v) {
     decltype(table)::Owned fresh{key, v};
-    return table.Link(42, fresh, true);
+    RetireBatch<> retired(domain, internal::SourceLocation::current());
+    return table.Link(42, fresh, true, retired);
   };
   for (uint64_t k = 1; k <= 20; ++k) link(k, 0);
   CountingHash::calls = 0;
@@ -174,14 +185,19 @@ class ShadowTest : public testing::Test {
 
   void SetUp() override {
     for (uint64_t k : {kX, kA, kY}) Set(k, 0);
-    table_.Unlink(42, kX);  // X's slot, before A's, turns retiring
+    Unlink(kX);  // X's slot, before A's, turns retiring
     domain_.Synchronize();
     Set(kZ, 0);  // closes the batch with X's slot
     domain_.Synchronize();
   }
   bool Set(uint64_t key, uint64_t value) {
     Table::Owned fresh{key, value};
-    return table_.Link(42, fresh, /*assign=*/true).inserted;
+    RetireBatch<> retired(domain_, internal::SourceLocation::current());
+    return table_.Link(42, fresh, /*assign=*/true, retired).inserted;
+  }
+  bool Unlink(uint64_t key) {
+    RetireBatch<> retired(domain_, internal::SourceLocation::current());
+    return table_.Unlink(42, key, retired).present;
   }
   const Table::Entry* Find(uint64_t key) { return table_.Find(42, key); }
   // Key -> value as ForEach visits them; a key visited twice fails.
@@ -215,15 +231,15 @@ TEST_F(ShadowTest, EraseTakesTheShadowToo) {
   {
     ReadGuard reader(domain_);
     Set(kA, 10);
-    EXPECT_TRUE(table_.Unlink(42, kA).present);
+    EXPECT_TRUE(Unlink(kA));
     EXPECT_EQ(Find(kA), nullptr) << "the shadow came back";
     EXPECT_EQ(Contents(), (std::map<uint64_t, uint64_t>{{kY, 0}, {kZ, 0}}));
     EXPECT_TRUE(Set(kA, 20));
     EXPECT_EQ(Find(kA)->value, 20u);
   }
   domain_.Synchronize();
-  EXPECT_TRUE(table_.Unlink(42, kA).present);
-  EXPECT_FALSE(table_.Unlink(42, kA).present);
+  EXPECT_TRUE(Unlink(kA));
+  EXPECT_FALSE(Unlink(kA));
   EXPECT_EQ(table_.size(), 2u);
 }
 
@@ -236,7 +252,7 @@ TEST_F(ShadowTest, AResizeLeavesTheShadowBehind) {
   CountingHash::calls = 0;
   EXPECT_TRUE(table_.Resize(/*force=*/true));  // hashes what the first one copied
   EXPECT_EQ(CountingHash::calls.load(), 3) << "the first resize copied the shadow as an entry";
-  EXPECT_TRUE(table_.Unlink(42, kA).present);
+  EXPECT_TRUE(Unlink(kA));
   ReadGuard reader(domain_);
   EXPECT_EQ(Find(kA), nullptr);
   EXPECT_EQ(Contents(), (std::map<uint64_t, uint64_t>{{kY, 0}, {kZ, 0}}));
@@ -248,10 +264,14 @@ TEST(HashTableTest, ResizesLeaveTheOldArrayToItsReaders) {
   Domain domain;
   Inline table(domain, 16, {}, {});
   const size_t initial = table.slot_count();
-  Link(table, 0, uint64_t{100}, false);
+  RetireBatch<> retired(domain, internal::SourceLocation::current());
+  Link(table, 0, uint64_t{100}, false, retired);
   ReadGuard guard(domain);
   const Inline::Entry* held = table.Find(MixHash()(0), uint64_t{0});
-  for (uint64_t k = 1; k < 5000; ++k) ASSERT_TRUE(Link(table, k, k + 100, false).inserted);
+  for (uint64_t k = 1; k < 5000; ++k) {
+    ASSERT_TRUE(Link(table, k, k + 100, false, retired).inserted);
+    retired.Submit();  // the arrays resizes replaced: freed only after this reader's section
+  }
   EXPECT_GT(table.slot_count(), initial);
   EXPECT_GE(table.slot_count(), 5000u);
   EXPECT_EQ(held->key, 0u);

@@ -58,6 +58,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "rcu/containers/internal/retire_batch.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/update_mutex.h"
@@ -120,24 +121,20 @@ class CopyOnGrowArray {
   size_t Append(T value,
                 const internal::SourceLocation& where = internal::SourceLocation::current())
       ABSL_LOCKS_EXCLUDED(mu_) {
-    Block* old;
-    size_t n;
-    {
-      UpdateLock lock(mu_);
-      Block* b = block_.load(std::memory_order_relaxed);
-      n = b->size.load(std::memory_order_relaxed);
-      if (n < b->capacity) {
-        new (&b->data()[n]) T(std::move(value));          // in spare capacity: invisible so far
-        b->size.store(n + 1, std::memory_order_release);  // A3: publish after construction
-        return n;
-      }
-      BlockPtr grown(Block::Create(b->capacity <= max_size() / 2 ? b->capacity * 2 : n + 1));
-      Block::CopyInto(*b, *grown, n);
-      new (&grown->data()[n]) T(std::move(value));
-      grown->size.store(n + 1, std::memory_order_relaxed);
-      old = Publish(std::move(grown));
+    container_internal::RetireBatch<> retired(domain_, where);  // after the lock (R12)
+    UpdateLock lock(mu_);
+    Block* b = block_.load(std::memory_order_relaxed);
+    const size_t n = b->size.load(std::memory_order_relaxed);
+    if (n < b->capacity) {
+      new (&b->data()[n]) T(std::move(value));          // in spare capacity: invisible so far
+      b->size.store(n + 1, std::memory_order_release);  // A3: publish after construction
+      return n;
     }
-    Retire(old, where);
+    BlockPtr grown(Block::Create(b->capacity <= max_size() / 2 ? b->capacity * 2 : n + 1));
+    Block::CopyInto(*b, *grown, n);
+    new (&grown->data()[n]) T(std::move(value));
+    grown->size.store(n + 1, std::memory_order_relaxed);
+    Publish(std::move(grown), retired);
     return n;
   }
 
@@ -148,19 +145,16 @@ class CopyOnGrowArray {
   void Set(size_t i, T value,
            const internal::SourceLocation& where = internal::SourceLocation::current())
       ABSL_LOCKS_EXCLUDED(mu_) {
-    Block* old;
-    {
-      UpdateLock lock(mu_);
-      Block* b = block_.load(std::memory_order_relaxed);
-      const size_t n = b->size.load(std::memory_order_relaxed);
-      BlockPtr fresh(Block::Create(b->capacity));
-      for (size_t j = 0; j < n; ++j) {
-        new (&fresh->data()[j]) T(j == i ? std::move(value) : b->data()[j]);
-        fresh->size.store(j + 1, std::memory_order_relaxed);  // what a throw must destroy
-      }
-      old = Publish(std::move(fresh));
+    container_internal::RetireBatch<> retired(domain_, where);  // after the lock (R12)
+    UpdateLock lock(mu_);
+    Block* b = block_.load(std::memory_order_relaxed);
+    const size_t n = b->size.load(std::memory_order_relaxed);
+    BlockPtr fresh(Block::Create(b->capacity));
+    for (size_t j = 0; j < n; ++j) {
+      new (&fresh->data()[j]) T(j == i ? std::move(value) : b->data()[j]);
+      fresh->size.store(j + 1, std::memory_order_relaxed);  // what a throw must destroy
     }
-    Retire(old, where);
+    Publish(std::move(fresh), retired);
   }
 
   // CopyOnGrowArray::Truncate()
@@ -169,17 +163,14 @@ class CopyOnGrowArray {
   void Truncate(size_t n,
                 const internal::SourceLocation& where = internal::SourceLocation::current())
       ABSL_LOCKS_EXCLUDED(mu_) {
-    Block* old;
-    {
-      UpdateLock lock(mu_);
-      Block* b = block_.load(std::memory_order_relaxed);
-      const size_t size = b->size.load(std::memory_order_relaxed);
-      if (n >= size) return;
-      BlockPtr fresh(Block::Create(std::max<size_t>(n, 1)));
-      Block::CopyInto(*b, *fresh, n);
-      old = Publish(std::move(fresh));
-    }
-    Retire(old, where);
+    container_internal::RetireBatch<> retired(domain_, where);  // after the lock (R12)
+    UpdateLock lock(mu_);
+    Block* b = block_.load(std::memory_order_relaxed);
+    const size_t size = b->size.load(std::memory_order_relaxed);
+    if (n >= size) return;
+    BlockPtr fresh(Block::Create(std::max<size_t>(n, 1)));
+    Block::CopyInto(*b, *fresh, n);
+    Publish(std::move(fresh), retired);
   }
 
   void Clear(const internal::SourceLocation& where = internal::SourceLocation::current()) {
@@ -245,15 +236,13 @@ class CopyOnGrowArray {
   // A block not published yet: destroyed with what it holds if an element's copy throws.
   using BlockPtr = std::unique_ptr<Block, BlockDeleter>;
 
-  // Publishes `fresh`; returns the block it replaces, for Retire() once the lock is released.
-  Block* Publish(BlockPtr fresh) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return block_.exchange(fresh.release(), std::memory_order_acq_rel);
-  }
-
-  // A2: `old` is freed after its readers are done. Called without the lock, so back-pressure
-  // never sleeps under it and a callback may update the array.
-  void Retire(Block* old, const internal::SourceLocation& where) ABSL_LOCKS_EXCLUDED(mu_) {
-    domain_.Call(&old->head, &Block::Retired, where);
+  // Publishes `fresh`; the block it replaces is freed after its readers are done (A2), from
+  // `retired` once the lock is released, so back-pressure never sleeps under it and a callback
+  // may update the array.
+  void Publish(BlockPtr fresh, container_internal::RetireBatch<>& retired)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Block* old = block_.exchange(fresh.release(), std::memory_order_acq_rel);
+    retired.Call(&old->head, &Block::Retired);
   }
 
   Domain& domain_;

@@ -61,6 +61,7 @@
 #include "absl/hash/hash.h"
 #include "rcu/containers/internal/hash_table.h"
 #include "rcu/containers/internal/key_traits.h"
+#include "rcu/containers/internal/retire_batch.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/refcount.h"
@@ -81,6 +82,7 @@ template <typename K, typename V, typename Hash = DefaultHash<K>, typename Eq = 
 class HashMap {
   using Table = container_internal::HashTable<K, V, Hash, Eq>;
   using Entry = typename Table::Entry;
+  using RetireBatch = container_internal::RetireBatch<>;
   // A lookup's key: any type Eq compares with K when Hash and Eq are transparent, else K.
   template <typename Q>
   using KeyArg = typename container_internal::KeyArg<
@@ -181,9 +183,8 @@ class HashMap {
   template <typename Q = K>
   bool Erase(const KeyArg<Q>& key,
              const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    const typename Table::Result r = table_.Unlink(table_.hash_function()(key), key);
-    Retire(r.unlinked, where);  // outside the stripe: back-pressure may sleep here
-    return r.present;
+    RetireBatch retired(domain_, where);  // retires after the engine released the stripe (R12)
+    return table_.Unlink(table_.hash_function()(key), key, retired).present;
   }
 
   // HashMap::size() / slot_count()
@@ -203,9 +204,8 @@ class HashMap {
   bool Upsert(const K& key, V value, bool assign, const internal::SourceLocation& where) {
     const size_t hash = table_.hash_function()(key);
     typename Table::Owned fresh = Make(key, std::move(value));
-    const typename Table::Result r = table_.Link(hash, fresh, assign);
-    Retire(r.unlinked, where);  // outside the stripe: back-pressure may sleep here
-    return r.inserted;
+    RetireBatch retired(domain_, where);  // retires after the engine released the stripe (R12)
+    return table_.Link(hash, fresh, assign, retired).inserted;
   }
 
   static typename Table::Owned Make(const K& key, V&& value) {
@@ -214,11 +214,6 @@ class HashMap {
     } else {
       return std::unique_ptr<Entry>(new Entry{key, std::move(value)});
     }
-  }
-
-  // An entry an update unlinked (pointer slots only; inline slots are reused by the table).
-  void Retire(Entry* unlinked, const internal::SourceLocation& where) {
-    if (unlinked != nullptr) domain_.Retire(unlinked, where);
   }
 
   Domain& domain_;

@@ -245,12 +245,12 @@ class LookupCache {
       throw std::length_error("rcu::LookupCache::Insert: charge over the capacity");
     }
     std::unique_ptr<Node> node(new Node(key, std::move(value), charge, Expiry()));
-    Pending pending;
+    Pending pending(domain_, where);
     {
       UpdateLock lock(mu_);
       Publish(std::move(node), pending);
     }
-    Retire(pending, where);
+    Retire(pending);
   }
 
   // LookupCache::Erase()
@@ -260,7 +260,7 @@ class LookupCache {
   template <typename Q = K>
   bool Erase(const KeyArg<Q>& key,
              const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    Pending pending;
+    Pending pending(domain_, where);
     {
       UpdateLock lock(mu_);
       {
@@ -270,7 +270,7 @@ class LookupCache {
       if (Node* n = Indexed(key)) Unlink(n, RemovalCause::kErased, pending);
     }
     const bool erased = !pending.removed.empty();
-    Retire(pending, where);
+    Retire(pending);
     return erased;
   }
 
@@ -281,7 +281,7 @@ class LookupCache {
   template <typename Pred>
   size_t EraseIf(Pred pred,
                  const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    Pending pending;
+    Pending pending(domain_, where);
     {
       UpdateLock lock(mu_);
       for (Queue* q : {&small_, &main_}) {
@@ -295,7 +295,7 @@ class LookupCache {
       }
     }
     const size_t erased = pending.removed.size();
-    Retire(pending, where);
+    Retire(pending);
     return erased;
   }
 
@@ -303,7 +303,7 @@ class LookupCache {
   //
   // Removes every entry; loads in flight do not publish their values.
   void Clear(const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    Pending pending;
+    Pending pending(domain_, where);
     {
       UpdateLock lock(mu_);
       {
@@ -316,7 +316,7 @@ class LookupCache {
       ghost_.clear();
       ghost_fifo_.clear();
     }
-    Retire(pending, where);
+    Retire(pending);
   }
 
   // LookupCache::Stats()
@@ -408,10 +408,11 @@ class LookupCache {
   static constexpr size_t kStripes = 16;
 
   // What an update removed, retired once the cache's lock is released: the nodes (with their
-  // causes, for the listener) and the index's own leftovers (in its Results).
+  // causes, for the listener, which runs first) and the index's own leftovers.
   struct Pending {
+    Pending(Domain& domain, const internal::SourceLocation& where) : retired(domain, where) {}
     std::vector<std::pair<Node*, RemovalCause>> removed;
-    std::vector<typename Table::Result> index;
+    container_internal::RetireBatch<> retired;
   };
 
   static Options CheckedOptions(const Options& options) {
@@ -459,7 +460,7 @@ class LookupCache {
   void Fill(const K& key, const V& value, const Flight& flight,
             const internal::SourceLocation& where) {
     std::unique_ptr<Node> node(new Node(key, value, 1, Expiry()));
-    Pending pending;
+    Pending pending(domain_, where);
     {
       UpdateLock lock(mu_);
       bool invalidated;
@@ -469,7 +470,7 @@ class LookupCache {
       }
       if (!invalidated) Publish(std::move(node), pending);
     }
-    Retire(pending, where);
+    Retire(pending);
   }
 
   // Indexes `node` (replacing the key's old entry) and evicts down to the capacity.
@@ -493,7 +494,7 @@ class LookupCache {
       small_.PushHead(n);
     }
     typename Table::Owned owned = Owned(n);
-    pending.index.push_back(index_.Link(hash, owned, /*assign=*/true));
+    index_.Link(hash, owned, /*assign=*/true, pending.retired);
     while (small_.charge + main_.charge > options_.capacity) Evict(pending);
   }
 
@@ -543,11 +544,12 @@ class LookupCache {
   void Unlink(Node* n, RemovalCause cause, Pending& pending, bool reindexed = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     (n->in_main ? main_ : small_).Remove(n);
-    if (!reindexed) pending.index.push_back(index_.Unlink(index_.hash_function()(n->key), n->key));
+    if (!reindexed) index_.Unlink(index_.hash_function()(n->key), n->key, pending.retired);
     if (cause == RemovalCause::kEvicted && Expired(*n)) cause = RemovalCause::kExpired;
     if (cause == RemovalCause::kEvicted) Count(&Counters::evictions);
     if (cause == RemovalCause::kExpired) Count(&Counters::expirations);
     pending.removed.emplace_back(n, cause);
+    pending.retired.Retire(n);
   }
 
   // The node indexed for `key`, for an updater (under the lock, so it cannot be retired).
@@ -568,15 +570,11 @@ class LookupCache {
 
   // Outside the lock: the listener, then a grace period before each removed node is freed; the
   // index's unlinked entries and replaced arrays likewise.
-  void Retire(Pending& pending, const internal::SourceLocation& where) {
-    for (const auto& [n, cause] : pending.removed) {
-      if (options_.on_removal) options_.on_removal(n->key, n->value, cause);
-      domain_.Retire(n, where);
+  void Retire(Pending& pending) {
+    if (options_.on_removal) {
+      for (const auto& [n, cause] : pending.removed) options_.on_removal(n->key, n->value, cause);
     }
-    for (typename Table::Result& r : pending.index) {
-      if (r.unlinked != nullptr) domain_.Retire(r.unlinked, where);
-    }
-    pending.index.clear();  // retires the arrays
+    pending.retired.Submit();
   }
 
   Domain& domain_;

@@ -171,9 +171,8 @@ class OrderedMap {
   // Removes `key`. Returns whether it was present.
   bool Erase(const K& key,
              const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    const typename Tree::Change c = tree_.Erase(key);
-    Retire(c, where);  // outside the tree's lock (R12)
-    return c.found;
+    typename Tree::RetireBatch retired(domain_, where);  // retires after the tree's lock (R12)
+    return tree_.Erase(key, retired).found;
   }
 
   // OrderedMap::size()
@@ -246,18 +245,10 @@ class OrderedMap {
       boxed.reset(new V(std::move(value)));
       stored = boxed.get();
     }
-    const typename Tree::Change c = tree_.Upsert(key, stored, assign);
+    typename Tree::RetireBatch retired(domain_, where);  // retires after the tree's lock (R12)
+    const typename Tree::Change c = tree_.Upsert(key, stored, assign, retired);
     if (c.changed) boxed.release();  // published: the tree holds it
-    Retire(c, where);                // outside the tree's lock (R12)
     return !c.found;
-  }
-
-  // What an update replaced: its nodes back to the pool and its old value, a grace period on.
-  void Retire(const typename Tree::Change& c, const internal::SourceLocation& where) {
-    tree_.Recycle(c.replaced, where);
-    if constexpr (!Tree::kInline) {
-      if (c.changed && c.found) domain_.Retire(const_cast<V*>(c.old), where);
-    }
   }
 
   Domain& domain_;

@@ -80,6 +80,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "rcu/containers/address.h"
+#include "rcu/containers/internal/retire_batch.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/update_mutex.h"
@@ -176,12 +177,12 @@ class PrefixMap {
              const internal::SourceLocation& where = internal::SourceLocation::current())
       ABSL_LOCKS_EXCLUDED(mu_) {
     const Key key = Normalized(prefix, where);
-    const Entry* old = nullptr;
-    std::vector<Node*> unlinked;
+    RetireBatch retired(domain_, where);  // after the lock (R12)
     {
       UpdateLock lock(mu_);
-      old = Own(key, std::memory_order_relaxed);
+      const Entry* old = Own(key, std::memory_order_relaxed);
       if (old == nullptr) return false;
+      retired.Retire(const_cast<Entry*>(old));
       size_.store(size_.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
       if (key.length == 0) {
         default_.store(nullptr, std::memory_order_release);
@@ -208,13 +209,10 @@ class PrefixMap {
           path[d - 1]->slots[key.address.Nibble(d - 1)].child.store(nullptr,
                                                                     std::memory_order_release);
           --path[d - 1]->population;
-          unlinked.push_back(path[d]);
+          retired.Retire(path[d]);
         }
       }
     }
-    // Outside the lock: back-pressure (R12) may sleep here.
-    domain_.Retire(const_cast<Entry*>(old));
-    for (Node* n : unlinked) domain_.Retire(n);
     return true;
   }
 
@@ -230,6 +228,8 @@ class PrefixMap {
   static constexpr int kStride = 4;
   static constexpr int kFanout = 1 << kStride;
   static constexpr int kDepth = Address::kBits / kStride;  // nodes on the longest path
+  // What one update retires: an entry, and on an erase the nodes it emptied.
+  using RetireBatch = container_internal::RetireBatch<kDepth + 1>;
   static_assert(Address::kBits % kStride == 0, "rcu::PrefixMap: addresses of whole nibbles");
 
   struct Node;
@@ -310,6 +310,7 @@ class PrefixMap {
   bool Upsert(const Key& prefix, V value, bool assign, const internal::SourceLocation& where) {
     const Key key = Normalized(prefix, where);
     std::unique_ptr<Entry> fresh(new Entry{key, std::move(value)});  // user code: before the lock
+    RetireBatch retired(domain_, where);                             // after the lock (R12)
     const Entry* old = nullptr;
     {
       UpdateLock lock(mu_);
@@ -327,7 +328,8 @@ class PrefixMap {
         if (child == nullptr) made[d].reset(new Node);
         node = child;
       }
-      const Entry* entry = fresh.release();  // nothing below throws
+      const Entry* entry = fresh.release();     // nothing below throws
+      retired.Retire(const_cast<Entry*>(old));  // null is ignored
       if (old == nullptr) {
         size_.store(size_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
       }
@@ -357,7 +359,6 @@ class PrefixMap {
         if (old == nullptr) ++node->population;
       }
     }
-    domain_.Retire(const_cast<Entry*>(old));  // outside the lock (R12); null is ignored
     return old == nullptr;
   }
 

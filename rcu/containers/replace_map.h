@@ -76,6 +76,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "rcu/callback.h"
 #include "rcu/containers/internal/key_traits.h"
+#include "rcu/containers/internal/retire_batch.h"
 #include "rcu/containers/internal/shard_table.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
@@ -419,21 +420,20 @@ class ReplaceMap {
                     "(it would wait for its own lock)");
     }
     Editor editor;
-    Version* old;
-    {
-      UpdateLock lock(mu_);
-      old = current_.load(std::memory_order_relaxed);
-      editor.Start(*old);
-      fn(editor);
-      if (!editor.changed_) return;
-      current_.store(editor.Build(), std::memory_order_release);
-      // Published: the map owns what the edit created; the old version frees what it dropped.
-      editor.created_.clear();
-      editor.built_.clear();
-      old->dropped_.swap(editor.replaced_);
-    }
-    domain_.Call(&old->head_, &RetireVersion);
-    for (const V* value : editor.dropped_) domain_.Retire(const_cast<V*>(value));  // M2
+    container_internal::RetireBatch<> retired(domain_, where);  // after the lock (R12)
+    UpdateLock lock(mu_);
+    Version* old = current_.load(std::memory_order_relaxed);
+    editor.Start(*old);
+    fn(editor);
+    if (!editor.changed_) return;
+    retired.Reserve(editor.dropped_.size() + 1);
+    current_.store(editor.Build(), std::memory_order_release);
+    // Published: the map owns what the edit created; the old version frees what it dropped.
+    editor.created_.clear();
+    editor.built_.clear();
+    old->dropped_.swap(editor.replaced_);
+    retired.Call(&old->head_, &RetireVersion);
+    for (const V* value : editor.dropped_) retired.Retire(const_cast<V*>(value));  // M2
   }
 
   // ReplaceMap::Insert() / InsertOrAssign()

@@ -3,9 +3,9 @@
 // The engine of rcu::OrderedMap: a copy-on-write B+tree and the pool its replaced nodes return
 // to. Nodes are never modified once published; an update (under the tree's lock) copies the path
 // from the root to the leaf it changes, and a sibling when nodes split, merge or rebalance,
-// publishes the new root with one release store, and reports the nodes it replaced and the value
-// it dropped. The facade (ordered_map.h) checks its rules and hands those to Recycle() and to the
-// domain once the lock is released.
+// publishes the new root with one release store, and puts the nodes it replaced (back to the pool
+// a grace period on) and the value it dropped in the caller's RetireBatch, which hands them to the
+// domain once the lock is released. The facade (ordered_map.h) checks its rules.
 //
 // Values: trivially copyable values of at most 16 bytes are stored in the leaves (kInline);
 // others as `const V*` that leaf copies share (the facade boxes and retires them).
@@ -26,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/inlined_vector.h"
 #include "rcu/callback.h"
+#include "rcu/containers/internal/retire_batch.h"
 #include "rcu/domain.h"
 #include "rcu/internal/checker.h"
 #include "rcu/update_mutex.h"
@@ -52,13 +53,13 @@ class BTree {
     CallbackHead retired;        // queued on the domain then
     Node* next_spare = nullptr;  // in the pool
   };
-  // Replaced nodes come back to their map a grace period later (Recycle), instead of going to
+  // Replaced nodes come back to their map a grace period later (Recycled), instead of going to
   // malloc, where the callback thread's frees would contend for malloc's arena lock with the
   // updater's allocations. Queued nodes keep the pool alive after the map is destroyed: the last
   // of them frees it.
   struct Pool {
     std::atomic<int64_t> refs{1};                     // the map's, and one per queued node
-    std::array<std::atomic<Node*>, 2> returned = {};  // [leaf]: pushed by Recycle
+    std::array<std::atomic<Node*>, 2> returned = {};  // [leaf]: pushed by Recycled
     ~Pool() {
       for (auto& r : returned) FreeList(r.load(std::memory_order_relaxed));
     }
@@ -179,28 +180,22 @@ class BTree {
     K bound_{};
   };
 
-  // What an update did: the published nodes it replaced (for Recycle()) and, when it replaced or
-  // erased a key, the value it dropped.
+  // What an update did.
   struct Change {
-    Replaced replaced;
-    Stored old{};
     bool found = false;    // the key was present
     bool changed = false;  // a new version was published
   };
+  // Room for what one update retires: the nodes it replaced and a boxed value.
+  using RetireBatch = container_internal::RetireBatch<2 * kMaxDepth + 2>;
 
-  // Maps `key` to `stored` (when absent, or when `assign`) / removes `key`. Take the tree's lock.
-  Change Upsert(const K& key, const Stored& stored, bool assign) ABSL_LOCKS_EXCLUDED(mu_) {
-    return Apply(key, &stored, assign);
+  // Maps `key` to `stored` (when absent, or when `assign`) / removes `key`. Take the tree's lock;
+  // the replaced nodes and a replaced boxed value go to `retired` (R12: retired after the lock).
+  Change Upsert(const K& key, const Stored& stored, bool assign, RetireBatch& retired)
+      ABSL_LOCKS_EXCLUDED(mu_) {
+    return Apply(key, &stored, assign, retired);
   }
-  Change Erase(const K& key) ABSL_LOCKS_EXCLUDED(mu_) { return Apply(key, nullptr, false); }
-
-  // Sends replaced nodes back to the pool a grace period from now (callbacks on the domain).
-  // Call it after the lock is released (R12).
-  void Recycle(const Replaced& nodes, const internal::SourceLocation& where) {
-    for (const Node* n : nodes) {
-      pool_->refs.fetch_add(1, std::memory_order_relaxed);
-      domain_.Call(&const_cast<Node*>(n)->retired, &Recycled, where);
-    }
+  Change Erase(const K& key, RetireBatch& retired) ABSL_LOCKS_EXCLUDED(mu_) {
+    return Apply(key, nullptr, false, retired);
   }
 
   size_t size() const { return size_.load(std::memory_order_relaxed); }
@@ -216,7 +211,8 @@ class BTree {
 
  private:
   // Upsert (`stored` set) or Erase (null): the new leaf, the path above it copied, published.
-  Change Apply(const K& key, const Stored* stored, bool assign) ABSL_LOCKS_EXCLUDED(mu_) {
+  Change Apply(const K& key, const Stored* stored, bool assign, RetireBatch& retired)
+      ABSL_LOCKS_EXCLUDED(mu_) {
     Change c;
     UpdateLock lock(mu_);
     std::array<Step, kMaxDepth> path;
@@ -232,10 +228,17 @@ class BTree {
       if (!(c.found && i == pos)) run.Add(leaf->keys[i], leaf->values[i]);
     }
     if (pos == leaf->count && stored != nullptr) run.Add(key, *stored);
-    if (c.found) c.old = leaf->values[pos];
-    c.replaced.push_back(leaf);
-    Publish(Build(run, fresh), path, depth, fresh, c.replaced);
+    Replaced replaced;
+    replaced.push_back(leaf);
+    Publish(Build(run, fresh), path, depth, fresh, replaced);
     c.changed = true;
+    for (const Node* n : replaced) {  // back to the pool a grace period on
+      pool_->refs.fetch_add(1, std::memory_order_relaxed);
+      retired.Call(&const_cast<Node*>(n)->retired, &Recycled);
+    }
+    if constexpr (!kInline) {
+      if (c.found) retired.Retire(const_cast<V*>(leaf->values[pos]));
+    }
     const size_t size = size_.load(std::memory_order_relaxed);
     size_.store(stored == nullptr ? size - 1
                 : c.found         ? size

@@ -89,6 +89,7 @@
 
 #include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
+#include "rcu/containers/internal/retire_batch.h"
 #include "rcu/containers/internal/spin_lock.h"
 #include "rcu/domain.h"
 #include "rcu/version.h"
@@ -180,7 +181,6 @@ template <typename Group>
 struct GroupArray {
   size_t mask;  // groups - 1
   int shift;    // 64 - log2(groups): the home group is the top bits of the mixed hash
-  GroupArray* next_replaced = nullptr;  // chains arrays a resize replaced, until retired
 
   Group* groups() { return reinterpret_cast<Group*>(reinterpret_cast<char*>(this) + kHeader); }
   const Group* groups() const { return const_cast<GroupArray*>(this)->groups(); }
@@ -236,40 +236,12 @@ class HashTable {
 
   using Array = GroupArray<HashGroup<Slot>>;
 
-  // Arrays resizes replaced, retired (a grace period later, on the table's domain) when this is
-  // destroyed: an update's Result carries them, so the caller decides when, after releasing
-  // every lock a callback may need (R12: back-pressure may sleep in the retire).
-  class ReplacedArrays {
-   public:
-    explicit ReplacedArrays(Domain& domain) : domain_(&domain) {}
-    ReplacedArrays(ReplacedArrays&& o)
-        : domain_(o.domain_), head_(std::exchange(o.head_, nullptr)) {}
-    ReplacedArrays& operator=(ReplacedArrays&&) = delete;
-    ~ReplacedArrays() {
-      while (head_ != nullptr) {
-        Array* next = std::exchange(head_->next_replaced, nullptr);
-        domain_->template Retire<Array, typename Array::Deleter>(head_);
-        head_ = next;
-      }
-    }
-    void Add(Array* array) {
-      if (array == nullptr) return;
-      array->next_replaced = head_;
-      head_ = array;
-    }
-    bool empty() const { return head_ == nullptr; }
-
-   private:
-    Domain* domain_;
-    Array* head_ = nullptr;
-  };
-
-  // What an update did.
+  // What an update did. What it unlinked (node mode: the entry it replaced or removed) and the
+  // arrays its resizes replaced go to the caller's RetireBatch, which retires them after the
+  // engine released its stripe.
   struct Result {
-    bool inserted = false;      // the key was absent and is now present
-    bool present = false;       // Link: the key was present (assigned when asked to)
-    Entry* unlinked = nullptr;  // node mode: the entry the caller retires
-    ReplacedArrays arrays;      // retired when the Result is destroyed (see there)
+    bool inserted = false;  // the key was absent and is now present
+    bool present = false;   // Link: the key was present (assigned when asked to)
   };
 
   // `initial_slots` is also the fewest the table shrinks to. Throws std::length_error when it is
@@ -320,8 +292,9 @@ class HashTable {
   // entry. `fresh` stays with the caller when the key is present and not assigned. Throws only
   // what Eq throws or std::bad_alloc, before anything changed (std::bad_alloc also when no slot
   // is free for the key and no new array can be had).
-  Result Link(size_t hash, Owned& fresh, bool assign) {
-    Result result{.arrays = ReplacedArrays(domain_)};
+  Result Link(size_t hash, Owned& fresh, bool assign, RetireBatch<>& retired) {
+    Result result;
+    retired.Reserve(3);  // an entry, arrays
     for (;;) {
       {
         // A section too: the probe reads other keys' slots, which their updaters may retire and
@@ -343,7 +316,7 @@ class HashTable {
             break;
           }
         } else if constexpr (!kInline) {
-          result.unlinked = array.groups()[versions[0].group].slots[versions[0].slot].Swap(fresh);
+          retired.Retire(array.groups()[versions[0].group].slots[versions[0].slot].Swap(fresh));
           break;
         } else if (Replace(array, stripe, hash, fresh, versions)) {
           break;
@@ -352,16 +325,17 @@ class HashTable {
       // No free slot where the entry may go: rebuild the array, then try again.
       Array* replaced = Rebuild(/*force=*/true);
       if (replaced == nullptr) throw std::bad_alloc();
-      result.arrays.Add(replaced);
+      RetireArray(replaced, retired);
     }
-    if (growth_left_.load(std::memory_order_relaxed) <= 0) result.arrays.Add(Rebuild());
+    if (growth_left_.load(std::memory_order_relaxed) <= 0) RetireArray(Rebuild(), retired);
     return result;
   }
 
-  // Takes `key` out of the table. Sets `present`, and `unlinked` in node mode.
+  // Takes `key` out of the table. Sets `present`.
   template <typename Q>
-  Result Unlink(size_t hash, const Q& key) {
-    Result result{.arrays = ReplacedArrays(domain_)};
+  Result Unlink(size_t hash, const Q& key, RetireBatch<>& retired) {
+    Result result;
+    retired.Reserve(2);  // the entry, an array
     {
       ReadGuard section(domain_);  // as in Link()
       Prefetch(hash);
@@ -373,12 +347,12 @@ class HashTable {
       if (versions.empty()) return result;
       stripe.open.Reserve();
       result.present = true;
-      result.unlinked = RetireVersions(array, stripe, versions);
+      if (Entry* node = RetireVersions(array, stripe, versions)) retired.Retire(node);
       size_.fetch_sub(1, std::memory_order_relaxed);
     }
     const size_t groups = group_count();
     if (groups > min_groups_ && GroupsFor(size() + size() / 2) * 4 <= groups) {
-      result.arrays.Add(Rebuild());
+      RetireArray(Rebuild(), retired);
     }
     return result;
   }
@@ -387,10 +361,11 @@ class HashTable {
   // the size calls for it or `force`, and retires the old one. Never throws: without memory, or
   // if Hash throws, the table keeps its array. Returns whether it rebuilt. Call it outside every
   // stripe and every lock a callback may need.
-  bool Resize(bool force = false) {
-    ReplacedArrays replaced(domain_);
-    replaced.Add(Rebuild(force));
-    return !replaced.empty();
+  bool Resize(bool force = false,
+              const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    RetireBatch<> retired(domain_, where);
+    RetireArray(Rebuild(force), retired);
+    return !retired.empty();
   }
 
   // Exact when no update runs; a snapshot otherwise.
@@ -534,50 +509,61 @@ class HashTable {
   // Just before the first slot of `hash`'s probe.
   static Probe Start(const Array& array, size_t hash) { return {Home(array, hash), 1, -1}; }
 
-  // The first full slot of `key` on its probe, as of the control words it read: for a lookup, the
-  // entry; for an update, which holds the key's stripe, exactly the current entry. Requires: a
-  // read-side section. At most every group once.
+  // The one probe sequence: triangular steps from a group (group g + 1 + 2 + ... + (step - 1)),
+  // which visit every group of a power-of-two array once in its first `mask + 1` steps.
+  class Sequence {
+   public:
+    Sequence(size_t group, size_t step, size_t mask) : group_(group), step_(step), mask_(mask) {}
+    size_t group() const { return group_; }
+    size_t step() const { return step_; }
+    // Every group visited once (a probe that has not ended by then never will).
+    bool last() const { return step_ > mask_; }
+    void Next() { group_ = (group_ + step_++) & mask_; }
+
+   private:
+    size_t group_;
+    size_t step_;
+    const size_t mask_;
+  };
+
+  // The first full slot of `key` after `after` on its probe (from its beginning: Start()), as of
+  // the control words it read; group kNone when the probe ends first (past the first group with
+  // an empty slot, or after every group). For a lookup, the entry; for an update, which holds
+  // the key's stripe, exactly the current entry and then, searching on from each, its shadows.
+  // Requires: a read-side section.
   template <typename Q>
-  Probe Search(const Array& array, size_t hash, const Q& key) const {
+  Probe Search(const Array& array, size_t hash, const Q& key, const Probe& after) const {
     const uint64_t tag = Tag(hash);
-    size_t g = Home(array, hash);
-    for (size_t step = 1;; ++step) {
-      const Group& group = array.groups()[g];
+    uint64_t allowed = BytesAfter(after.slot);
+    for (Sequence seq(after.group, after.step, array.mask);; seq.Next()) {
+      const Group& group = array.groups()[seq.group()];
       const uint64_t word = group.control.load(std::memory_order_acquire);  // [P1] [P3]
-      for (uint64_t m = Control::MatchTag(word, tag); m != 0; m &= m - 1) {
+      for (uint64_t m = Control::MatchTag(word, tag) & allowed; m != 0; m &= m - 1) {
         const int i = Control::Lowest(m);
         const Entry* entry = group.slots[i].Get();
-        if (ABSL_PREDICT_TRUE(eq_(entry->key, key))) return {g, step, i, entry};
+        if (ABSL_PREDICT_TRUE(eq_(entry->key, key))) return {seq.group(), seq.step(), i, entry};
       }
-      if (ABSL_PREDICT_TRUE(Control::MatchEmpty(word) != 0) || step > array.mask) return {};
-      g = (g + step) & array.mask;
+      if (ABSL_PREDICT_TRUE(Control::MatchEmpty(word) != 0) || seq.last()) return {};
+      allowed = ~uint64_t{0};
     }
   }
+  template <typename Q>
+  Probe Search(const Array& array, size_t hash, const Q& key) const {
+    return Search(array, hash, key, Start(array, hash));
+  }
 
-  // Every full slot of `key` (its versions: the current entry, then its shadows, in probe order),
-  // in the stripe's scratch vector. Requires: the key's stripe, a read-side section. Throws what
-  // Eq throws, or std::bad_alloc, before anything changed.
+  // Every full slot of `key` (its versions: the current entry, then its shadows, in probe
+  // order), in the stripe's scratch vector. Requires: the key's stripe, a read-side section.
+  // Throws what Eq throws, or std::bad_alloc, before anything changed.
   template <typename Q>
   const std::vector<Probe>& Locate(const Array& array, Stripe& stripe, size_t hash, const Q& key)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(stripe.mu) {
     stripe.versions.clear();
-    if constexpr (!kInline) {  // pointers are swapped in place: one version at most
-      const Probe found = Search(array, hash, key);
-      if (found.group != kNone) stripe.versions.push_back(found);
-      return stripe.versions;
+    for (Probe p = Search(array, hash, key); p.group != kNone; p = Search(array, hash, key, p)) {
+      stripe.versions.push_back(p);
+      if constexpr (!kInline) break;  // pointers are swapped in place: one version at most
     }
-    const uint64_t tag = Tag(hash);
-    size_t g = Home(array, hash);
-    for (size_t step = 1;; ++step) {
-      const Group& group = array.groups()[g];
-      const uint64_t word = group.control.load(std::memory_order_acquire);
-      for (uint64_t m = Control::MatchTag(word, tag); m != 0; m &= m - 1) {
-        const int i = Control::Lowest(m);
-        if (eq_(group.slots[i].Get()->key, key)) stripe.versions.push_back({g, step, i});
-      }
-      if (Control::MatchEmpty(word) != 0 || step > array.mask) return stripe.versions;
-      g = (g + step) & array.mask;
-    }
+    return stripe.versions;
   }
 
   // Claims the earliest free slot on `hash`'s probe after `after` and before `before` (never past
@@ -585,12 +571,11 @@ class HashTable {
   // group kNone.
   Probe Place(Array& array, size_t hash, Owned& fresh, const Probe& after, const Probe& before) {
     const uint8_t tag = static_cast<uint8_t>(Tag(hash));
-    size_t g = after.group;
-    for (size_t step = after.step; step <= before.step; ++step) {
-      Group& group = array.groups()[g];
+    for (Sequence seq(after.group, after.step, array.mask); seq.step() <= before.step; seq.Next()) {
+      Group& group = array.groups()[seq.group()];
       uint64_t allowed = ~uint64_t{0};
-      if (step == after.step) allowed &= BytesAfter(after.slot);
-      if (step == before.step) allowed &= BytesBefore(before.slot);
+      if (seq.step() == after.step) allowed &= BytesAfter(after.slot);
+      if (seq.step() == before.step) allowed &= BytesBefore(before.slot);
       uint64_t word = group.control.load(std::memory_order_relaxed);
       for (uint64_t free = Control::MatchFree(word) & allowed; free != 0;
            free = Control::MatchFree(word) & allowed) {
@@ -605,11 +590,10 @@ class HashTable {
           group.slots[i].Put(fresh);
           group.control.fetch_xor(Control::Flip(i, Control::kBusy, tag),
                                   std::memory_order_release);  // [P1]
-          return {g, step, i};
+          return {seq.group(), seq.step(), i};
         }
       }
-      if (Control::MatchEmpty(word) != 0 || step > array.mask) break;
-      g = (g + step) & array.mask;
+      if (Control::MatchEmpty(word) != 0 || seq.last()) break;
     }
     return {};
   }
@@ -679,6 +663,10 @@ class HashTable {
     }
   }
 
+  static void RetireArray(Array* array, RetireBatch<>& retired) {
+    retired.Retire<Array, typename Array::Deleter>(array);
+  }
+
   // Sets the byte of the slot at `index` to `to`. Requires: the byte is the caller's to change.
   static void Flip(Array& array, size_t index, uint8_t to, std::memory_order order) {
     std::atomic<uint64_t>& control = array.groups()[index / Control::kBytes].control;
@@ -709,9 +697,8 @@ class HashTable {
       ForEachFull(old, [&](size_t index, const Slot& slot) {
         if (!shadows.empty() && std::binary_search(shadows.begin(), shadows.end(), index)) return;
         const size_t hash = hash_(slot.Get()->key);
-        size_t g = Home(*fresh, hash);
-        for (size_t step = 1;; ++step) {
-          Group& group = fresh->groups()[g];
+        for (Sequence seq(Home(*fresh, hash), 1, fresh->mask);; seq.Next()) {
+          Group& group = fresh->groups()[seq.group()];
           const uint64_t word = group.control.load(std::memory_order_relaxed);
           if (const uint64_t free = Control::MatchEmpty(word); free != 0) {
             const int i = Control::Lowest(free);
@@ -720,7 +707,6 @@ class HashTable {
                                 std::memory_order_relaxed);
             return;
           }
-          g = (g + step) & fresh->mask;
         }
       });
     } catch (...) {
