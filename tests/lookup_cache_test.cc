@@ -93,6 +93,31 @@ TEST(LookupCacheTest, TinyCapacitiesStayWithinBoundsAndReportEveryRemoval) {
   }
 }
 
+// The listener reads the removed value where readers read it (the index entry the update
+// retired), inside a read-side section: the value is whole, also for values that own memory
+// (ASan would see a freed one), and the listener may update the cache (a retire inside a section
+// is never throttled, so it cannot wait for itself).
+TEST(LookupCacheTest, TheListenerSeesWholeValuesAndMayUpdateTheCache) {
+  Domain domain;
+  std::vector<std::string> seen;
+  rcu::LookupCache<uint64_t, std::string>* self = nullptr;
+  rcu::LookupCache<uint64_t, std::string> cache(
+      domain, {.capacity = 2,
+               .on_removal = [&](const uint64_t& key, const std::string& value, RemovalCause) {
+                 EXPECT_TRUE(domain.InReadSection());
+                 seen.push_back(value);
+                 if (key == 1) self->Insert(100, "re-inserted by the listener");
+               }});
+  self = &cache;
+  const std::string long_value(100, 'x');  // not in the small-string buffer
+  cache.Insert(1, long_value + "1");
+  cache.Insert(2, long_value + "2");
+  cache.Erase(1);  // the listener inserts key 100
+  EXPECT_EQ(seen, std::vector<std::string>{long_value + "1"});
+  EXPECT_EQ(cache.Get(100), "re-inserted by the listener");
+  domain.Barrier();
+}
+
 // S3-FIFO's point: a hot set that is used survives a scan of keys seen once, which an LRU of the
 // same capacity would flush.
 TEST(LookupCacheTest, AHotSetSurvivesAScan) {

@@ -9,10 +9,11 @@
 // data that fits in memory whole, an rcu::HashMap is the cache.
 //
 // Hits:         `Find(guard, key)` returns a `const V*` valid until the guard's outermost section
-//               ends (K1: do not keep it longer; `Get(key)` copies). A hit reads the index (an
-//               rcu::HashMap of entry pointers) and the entry; it writes nothing shared but the
-//               entry's use count, stored only while below 3 (S3-FIFO's frequency). `Peek` does
-//               not count as a use.
+//               ends (K1: do not keep it longer; `Get(key)` copies). A hit reads the index (the
+//               hash map's engine, whose entry holds the value, its expiry and an id) and the
+//               id's use-count byte; it writes nothing shared but that byte, stored only while
+//               below 3 (S3-FIFO's frequency), and its thread's hit counter. `Peek` does not
+//               count as a use.
 // Misses:       `GetOrLoad(key, loader)` returns a copy of the value, calling `loader(key)` when
 //               the key is absent or expired: one call per key however many threads miss it at
 //               once (single flight); the others wait for it. A loader that throws hands the
@@ -33,7 +34,9 @@
 //               after Erase returns sees the entry, and a load in flight for the key, or for any
 //               key across Clear(), does not publish its value (K4, the seed's bug).
 // Listener:     `on_removal(key, value, cause)` (evicted, expired, erased, replaced) runs after
-//               the cache's lock is released, before the entry is retired.
+//               the cache's lock is released, before the entry is retired, inside a read-side
+//               section of the cache's domain (the value is read where readers read it): it may
+//               update the cache, but must not wait for a grace period (R4) or load (K3).
 // Progress:     Find/Peek wait-free; updates and misses take the cache's lock briefly (never
 //               while a loader or a listener runs); GetOrLoad waits for another thread's load.
 // Misuse:       K1 documented (ASan in the tests); K2 and K3 checked (K2 always: it would hang);
@@ -54,6 +57,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -101,17 +105,25 @@ struct LookupCacheOptions {
   size_t capacity = 1024;
   // How long an entry lives after it was inserted or loaded; zero: forever.
   std::chrono::nanoseconds ttl{0};
-  // Called for every entry that leaves the cache, outside the cache's lock.
+  // Called for every entry that leaves the cache, outside the cache's lock and inside a read-side
+  // section of its domain.
   std::function<void(const K&, const V&, RemovalCause)> on_removal = nullptr;
 };
 
 template <typename K, typename V, typename Hash = DefaultHash<K>, typename Eq = DefaultEq<K>>
 class LookupCache {
-  struct Node;
+  // What the index holds for a key: the value and its node's id (for its expiry, with a ttl).
+  // Inline in the index's slots when small and trivially copyable (uint64_t -> uint64_t: 24
+  // bytes a slot).
+  struct Slot {
+    V value;
+    mutable uint32_t id = 0;  // the entry's node: nodes_[id], expiries_[id]; set before publishing
+  };
   // The index readers probe: the hash map's engine, used directly so that what its updates
   // retire (entries in node mode, arrays a resize replaced) waits until the cache's lock is
   // released (R12: back-pressure may sleep in a retire, and a callback may update the cache).
-  using Table = container_internal::HashTable<K, Node*, Hash, Eq>;
+  using Table = container_internal::HashTable<K, Slot, Hash, Eq>;
+  using Entry = typename Table::Entry;
   template <typename Q>
   using KeyArg = typename container_internal::KeyArg<
       container_internal::kTransparent<Hash, Eq>>::template type<Q, K>;
@@ -124,7 +136,8 @@ class LookupCache {
       : domain_(domain),
         options_(CheckedOptions(options)),
         small_capacity_(std::max<size_t>(1, options_.capacity / 10)),
-        index_(domain, options_.capacity, Hash(), Eq()) {}
+        index_(domain, options_.capacity, Hash(), Eq()),
+        uses_(options_.capacity) {}
   explicit LookupCache(Domain& domain, const Options& options = Options())
       : LookupCache(options, domain) {}
   LookupCache(const LookupCache&) = delete;
@@ -148,16 +161,18 @@ class LookupCache {
   template <typename Q = K>
   const V* Find(const ReadGuard& guard, const KeyArg<Q>& key,
                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    const Node* n = Live<Q>(guard, key, where);
-    if (n == nullptr) {
+    const size_t hash = index_.hash_function()(key);
+    // Loaded before the index is probed (it does not depend on the entry), so that the two
+    // cache misses overlap.
+    const uint8_t uses = uses_.Load(hash);
+    const Entry* e = Live<Q>(guard, hash, key, where);
+    if (e == nullptr) {
       Count(&Counters::misses);
       return nullptr;
     }
     Count(&Counters::hits);
-    if (const uint8_t used = n->used.load(std::memory_order_relaxed); used < kMaxUses) {
-      n->used.store(used + 1, std::memory_order_relaxed);  // only while below the cap
-    }
-    return &n->value;
+    uses_.Use(hash, uses);
+    return &e->value.value;
   }
 
   // LookupCache::Peek()
@@ -166,8 +181,8 @@ class LookupCache {
   template <typename Q = K>
   const V* Peek(const ReadGuard& guard, const KeyArg<Q>& key,
                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    const Node* n = Live<Q>(guard, key, where);
-    return n == nullptr ? nullptr : &n->value;
+    const Entry* e = Live<Q>(guard, index_.hash_function()(key), key, where);
+    return e == nullptr ? nullptr : &e->value.value;
   }
 
   // LookupCache::Get()
@@ -244,13 +259,12 @@ class LookupCache {
     if (charge > options_.capacity) {
       throw std::length_error("rcu::LookupCache::Insert: charge over the capacity");
     }
-    std::unique_ptr<Node> node(new Node(key, std::move(value), charge, Expiry()));
-    Pending pending(domain_, where);
-    {
-      UpdateLock lock(mu_);
-      Publish(std::move(node), pending);
-    }
-    Retire(pending);
+    const int64_t expires = Expiry();
+    typename Table::Owned owned = Make(key, std::move(value));  // user code: no lock
+    std::unique_ptr<Node> node(new Node(key, index_.hash_function()(key), charge, expires));
+    Update(where, [&](Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      Publish(std::move(node), owned, pending);
+    });
   }
 
   // LookupCache::Erase()
@@ -260,18 +274,17 @@ class LookupCache {
   template <typename Q = K>
   bool Erase(const KeyArg<Q>& key,
              const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    Pending pending(domain_, where);
-    {
-      UpdateLock lock(mu_);
-      {
-        std::lock_guard<std::mutex> flights_lock(flights_mu_);
-        if (auto it = flights_.find(key); it != flights_.end()) it->second->invalidated = true;
-      }
-      if (Node* n = Indexed(key)) Unlink(n, RemovalCause::kErased, pending);
-    }
-    const bool erased = !pending.removed.empty();
-    Retire(pending);
-    return erased;
+    return Update(where, [&](Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+             {
+               std::lock_guard<std::mutex> flights_lock(flights_mu_);
+               if (auto it = flights_.find(key); it != flights_.end()) {
+                 it->second->invalidated = true;
+               }
+             }
+             if (const Entry* e = Indexed(key)) {
+               Unlink(nodes_[e->value.id], e, RemovalCause::kErased, pending);
+             }
+           }) != 0;
   }
 
   // LookupCache::EraseIf()
@@ -281,42 +294,35 @@ class LookupCache {
   template <typename Pred>
   size_t EraseIf(Pred pred,
                  const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    Pending pending(domain_, where);
-    {
-      UpdateLock lock(mu_);
+    return Update(where, [&](Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       for (Queue* q : {&small_, &main_}) {
         for (Node* n = q->head; n != nullptr;) {
           Node* next = n->next;
-          if (pred(static_cast<const K&>(n->key), static_cast<const V&>(n->value))) {
-            Unlink(n, RemovalCause::kErased, pending);
+          const Entry* e = Indexed(n->key);
+          if (pred(static_cast<const K&>(n->key), static_cast<const V&>(e->value.value))) {
+            Unlink(n, e, RemovalCause::kErased, pending);
           }
           n = next;
         }
       }
-    }
-    const size_t erased = pending.removed.size();
-    Retire(pending);
-    return erased;
+    });
   }
 
   // LookupCache::Clear()
   //
   // Removes every entry; loads in flight do not publish their values.
   void Clear(const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    Pending pending(domain_, where);
-    {
-      UpdateLock lock(mu_);
+    Update(where, [&](Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       {
         std::lock_guard<std::mutex> flights_lock(flights_mu_);
         for (auto& [key, flight] : flights_) flight->invalidated = true;
       }
       for (Queue* q : {&small_, &main_}) {
-        while (q->tail != nullptr) Unlink(q->tail, RemovalCause::kErased, pending);
+        while (Node* n = q->tail) Unlink(n, Indexed(n->key), RemovalCause::kErased, pending);
       }
       ghost_.clear();
       ghost_fifo_.clear();
-    }
-    Retire(pending);
+    });
   }
 
   // LookupCache::Stats()
@@ -349,17 +355,86 @@ class LookupCache {
  private:
   static constexpr uint8_t kMaxUses = 3;  // S3-FIFO's frequency cap
 
+  // An entry's place in the FIFOs: updaters only (hits read the index and uses_).
   struct Node {
-    Node(const K& k, V v, size_t c, int64_t e)
-        : key(k), value(std::move(v)), charge(c), expires_ns(e) {}
+    Node(const K& k, size_t h, size_t c, int64_t e) : key(k), hash(h), charge(c), expires_ns(e) {}
     const K key;
-    const V value;
+    const size_t hash;
     const size_t charge;
-    const int64_t expires_ns;              // 0: never
-    mutable std::atomic<uint8_t> used{0};  // uses since insertion or its last round (hits write)
-    bool in_main = false;                  // updaters only, as the links
-    Node* prev = nullptr;                  // towards the head (newest)
-    Node* next = nullptr;                  // towards the tail (oldest)
+    const int64_t expires_ns;  // 0: never (as the index's slot)
+    uint32_t id = 0;           // its index in nodes_ and expiries_
+    bool in_main = false;
+    Node* prev = nullptr;  // towards the head (newest)
+    Node* next = nullptr;  // towards the tail (oldest)
+  };
+
+  // S3-FIFO's frequency (uses since insertion or the last round, capped at kMaxUses), by key
+  // hash: hits write it, and load it before they probe the index, so that its cache miss
+  // overlaps with the index's. Four cells per entry of capacity (at most 64 Mi); a cell holds
+  // its key's count and 6 bits of its hash, so that a key whose cell another took over counts
+  // from zero again instead of inheriting the other's uses (an approximation, as Caffeine's
+  // sketch is; it never affects what a lookup returns).
+  class UseCounts {
+   public:
+    explicit UseCounts(size_t capacity)
+        : mask_(std::bit_ceil(std::clamp<size_t>(capacity, 16, size_t{1} << 24) * 4) - 1),
+          cells_(new std::atomic<uint8_t>[mask_ + 1]()) {}
+    uint8_t Load(size_t hash) const { return Cell(hash).load(std::memory_order_relaxed); }
+    // A use, given what Load() returned: stored only while below the cap (or to take the cell).
+    void Use(size_t hash, uint8_t cell) const {
+      const uint8_t mine = Mark(hash);
+      if ((cell & ~kCount) != mine) {
+        Cell(hash).store(mine | 1, std::memory_order_relaxed);
+      } else if ((cell & kCount) < kMaxUses) {
+        Cell(hash).store(cell + 1, std::memory_order_relaxed);
+      }
+    }
+    uint8_t Get(size_t hash) const {
+      const uint8_t cell = Load(hash);
+      return (cell & ~kCount) == Mark(hash) ? cell & kCount : 0;
+    }
+    // Requires: the key's cell (Get() > 0), or uses == 0, which leaves another key's cell be.
+    void Set(size_t hash, uint8_t uses) {
+      if (uses == 0 && Get(hash) == 0) return;
+      Cell(hash).store(Mark(hash) | uses, std::memory_order_relaxed);
+    }
+
+   private:
+    static constexpr uint8_t kCount = 3;  // the low two bits; the hash's mark above them
+    static uint8_t Mark(size_t hash) { return static_cast<uint8_t>(hash >> 56) & ~kCount; }
+    std::atomic<uint8_t>& Cell(size_t hash) const { return cells_[hash & mask_]; }
+
+    const size_t mask_;
+    const std::unique_ptr<std::atomic<uint8_t>[]> cells_;
+  };
+
+  // An atomic T per node id, for hits to read (and write, for use counts) by the id in an index
+  // entry. In segments that double in size and are never freed while the cache lives, so that
+  // a hit that read an id just before its entry was removed reaches a live T (at worst an
+  // extra use for the id's next entry, or its expiry for the old value, which that hit may
+  // return anyway: it began before the removal). Segment k holds ids [64 (2^k - 1),
+  // 64 (2^(k+1) - 1)).
+  template <typename T>
+  class ById {
+   public:
+    ~ById() {
+      for (auto& s : segments_) delete[] s.load(std::memory_order_relaxed);
+    }
+    std::atomic<T>& operator[](uint32_t id) const {
+      const uint64_t v = uint64_t{id} + 64;
+      const int k = std::bit_width(v) - 7;
+      return segments_[k].load(std::memory_order_acquire)[v - (uint64_t{64} << k)];  // [U]
+    }
+    // Makes `id` usable. Throws std::bad_alloc. Updaters only (under the cache's lock).
+    void Reserve(uint32_t id) {
+      const int k = std::bit_width(uint64_t{id} + 64) - 7;
+      if (segments_[k].load(std::memory_order_relaxed) != nullptr) return;
+      auto* segment = new std::atomic<T>[size_t{64} << k]();
+      segments_[k].store(segment, std::memory_order_release);  // [U] before any index names id
+    }
+
+   private:
+    mutable std::array<std::atomic<std::atomic<T>*>, 27> segments_{};
   };
 
   // A FIFO of nodes: push at the head, pop at the tail. Updaters only.
@@ -409,9 +484,14 @@ class LookupCache {
 
   // What an update removed, retired once the cache's lock is released: the nodes (with their
   // causes, for the listener, which runs first) and the index's own leftovers.
+  struct Removed {
+    std::unique_ptr<Node> node;
+    const V* value;  // in the index's retired entry: readable while the update's section lasts
+    RemovalCause cause;
+  };
   struct Pending {
     Pending(Domain& domain, const internal::SourceLocation& where) : retired(domain, where) {}
-    std::vector<std::pair<Node*, RemovalCause>> removed;
+    std::vector<Removed> removed;
     container_internal::RetireBatch<> retired;
   };
 
@@ -432,7 +512,8 @@ class LookupCache {
     return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
   }
   int64_t Expiry() const { return options_.ttl.count() == 0 ? 0 : Now() + options_.ttl.count(); }
-  bool Expired(const Node& n) const { return n.expires_ns != 0 && Now() >= n.expires_ns; }
+  static bool Expired(int64_t expires_ns) { return expires_ns != 0 && Now() >= expires_ns; }
+  static bool Expired(const Node& n) { return Expired(n.expires_ns); }
 
   void Count(std::atomic<uint64_t> Counters::*counter, uint64_t n = 1) const {
     static thread_local const size_t stripe =
@@ -441,12 +522,16 @@ class LookupCache {
   }
 
   template <typename Q>
-  const Node* Live(const ReadGuard& guard, const KeyArg<Q>& key,
-                   const internal::SourceLocation& where) const {
+  const Entry* Live(const ReadGuard& guard, size_t hash, const KeyArg<Q>& key,
+                    const internal::SourceLocation& where) const {
     internal::CheckGuard(guard, domain_, "R1", "LookupCache::Find()", where);
-    const auto* e = index_.Find(index_.hash_function()(key), key);
-    if (e == nullptr || Expired(*e->value)) return nullptr;
-    return e->value;
+    const Entry* e = index_.Find(hash, key);
+    if (e == nullptr) return nullptr;
+    if (options_.ttl.count() != 0 &&
+        Expired(expiries_[e->value.id].load(std::memory_order_relaxed))) {
+      return nullptr;
+    }
+    return e;
   }
 
   V Wait(Flight& flight) {
@@ -459,30 +544,36 @@ class LookupCache {
   // Publishes a loaded value unless its key was erased (or the cache cleared) while it loaded.
   void Fill(const K& key, const V& value, const Flight& flight,
             const internal::SourceLocation& where) {
-    std::unique_ptr<Node> node(new Node(key, value, 1, Expiry()));
-    Pending pending(domain_, where);
-    {
-      UpdateLock lock(mu_);
+    const int64_t expires = Expiry();
+    typename Table::Owned owned = Make(key, V(value));
+    std::unique_ptr<Node> node(new Node(key, index_.hash_function()(key), 1, expires));
+    Update(where, [&](Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       bool invalidated;
       {
         std::lock_guard<std::mutex> flights_lock(flights_mu_);
         invalidated = flight.invalidated;
       }
-      if (!invalidated) Publish(std::move(node), pending);
-    }
-    Retire(pending);
+      if (!invalidated) Publish(std::move(node), owned, pending);
+    });
   }
 
   // Indexes `node` (replacing the key's old entry) and evicts down to the capacity.
-  void Publish(std::unique_ptr<Node> node, Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  void Publish(std::unique_ptr<Node> node, typename Table::Owned& owned, Pending& pending)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    const uint32_t id = NewId();  // the only allocation before the first change
+    node->id = EntryOf(owned).value.id = id;
+    if (options_.ttl.count() != 0) expiries_[id].store(node->expires_ns, std::memory_order_relaxed);
     bool main = false;  // a replaced entry's place, or a remembered ghost's, is the main FIFO
-    if (Node* old = Indexed(node->key)) {
+    if (const Entry* e = Indexed(node->key)) {
+      Node* old = nodes_[e->value.id];
       main = old->in_main;
-      Unlink(old, Expired(*old) ? RemovalCause::kExpired : RemovalCause::kReplaced, pending,
+      Unlink(old, e, Expired(*old) ? RemovalCause::kExpired : RemovalCause::kReplaced, pending,
              /*reindexed=*/true);
     }
-    const size_t hash = index_.hash_function()(node->key);
+    const size_t hash = node->hash;
+    uses_.Set(hash, 0);  // a new entry starts unused
     Node* n = node.release();
+    nodes_[id] = n;
     if (auto g = ghost_.find(hash); g != ghost_.end()) {
       if (--g->second == 0) ghost_.erase(g);  // its FIFO entry ages out on its own
       main = true;
@@ -493,7 +584,6 @@ class LookupCache {
     } else {
       small_.PushHead(n);
     }
-    typename Table::Owned owned = Owned(n);
     index_.Link(hash, owned, /*assign=*/true, pending.retired);
     while (small_.charge + main_.charge > options_.capacity) Evict(pending);
   }
@@ -502,27 +592,27 @@ class LookupCache {
   void Evict(Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (small_.charge >= small_capacity_ || main_.tail == nullptr) {
       Node* n = small_.tail;
-      if (n->used.load(std::memory_order_relaxed) > 0 && !Expired(*n)) {
+      if (uses_.Get(n->hash) > 0 && !Expired(*n)) {
         small_.Remove(n);  // used again while on probation: to the main FIFO
-        n->used.store(0, std::memory_order_relaxed);
+        uses_.Set(n->hash, 0);
         n->in_main = true;
         main_.PushHead(n);
         return;
       }
-      Remember(index_.hash_function()(n->key));
-      Unlink(n, RemovalCause::kEvicted, pending);
+      Remember(n->hash);
+      Unlink(n, Indexed(n->key), RemovalCause::kEvicted, pending);
       return;
     }
     for (;;) {
       Node* n = main_.tail;
-      const uint8_t used = n->used.load(std::memory_order_relaxed);
+      const uint8_t used = uses_.Get(n->hash);
       if (used > 0 && !Expired(*n)) {
         main_.Remove(n);  // another round, one use fewer
-        n->used.store(used - 1, std::memory_order_relaxed);
+        uses_.Set(n->hash, used - 1);
         main_.PushHead(n);
         continue;
       }
-      Unlink(n, RemovalCause::kEvicted, pending);
+      Unlink(n, Indexed(n->key), RemovalCause::kEvicted, pending);
       return;
     }
   }
@@ -539,42 +629,80 @@ class LookupCache {
     }
   }
 
-  // Takes `n` out of its FIFO and (unless its key is about to be indexed to a successor:
-  // `reindexed`) the index; the caller retires it after the lock (R12).
-  void Unlink(Node* n, RemovalCause cause, Pending& pending, bool reindexed = false)
+  // Takes `n` (whose index entry is `e`) out of its FIFO and (unless its key is about to be
+  // indexed to a successor: `reindexed`) the index. Its id is free at once (expiries_ outlives it);
+  // the index retires `e` after the update's section, which the listener reads it in.
+  void Unlink(Node* n, const Entry* e, RemovalCause cause, Pending& pending, bool reindexed = false)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     (n->in_main ? main_ : small_).Remove(n);
-    if (!reindexed) index_.Unlink(index_.hash_function()(n->key), n->key, pending.retired);
+    if (!reindexed) index_.Unlink(n->hash, n->key, pending.retired);
     if (cause == RemovalCause::kEvicted && Expired(*n)) cause = RemovalCause::kExpired;
     if (cause == RemovalCause::kEvicted) Count(&Counters::evictions);
     if (cause == RemovalCause::kExpired) Count(&Counters::expirations);
-    pending.removed.emplace_back(n, cause);
-    pending.retired.Retire(n);
+    nodes_[n->id] = nullptr;
+    free_ids_.push_back(n->id);  // reserved by NewId(): no allocation
+    pending.removed.push_back({std::unique_ptr<Node>(n), &e->value.value, cause});
   }
 
-  // The node indexed for `key`, for an updater (under the lock, so it cannot be retired).
+  // A fresh id with a zero use count. Throws std::bad_alloc before anything changed.
+  uint32_t NewId() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (free_ids_.empty()) {
+      if (nodes_.size() == UINT32_MAX)
+        throw std::length_error("rcu::LookupCache: too many entries");
+      const auto id = static_cast<uint32_t>(nodes_.size());
+      if (options_.ttl.count() != 0) expiries_.Reserve(id);
+      free_ids_.reserve(nodes_.size() + 1);
+      nodes_.push_back(nullptr);
+      free_ids_.push_back(id);
+    }
+    const uint32_t id = free_ids_.back();
+    free_ids_.pop_back();
+    return id;
+  }
+
+  // The index entry of `key`, for an updater (under the lock, so no other update retires it).
   template <typename Q>
-  Node* Indexed(const Q& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  const Entry* Indexed(const Q& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     ReadGuard guard(domain_);  // the probe reads slots other keys' updates may recycle
-    const auto* e = index_.Find(index_.hash_function()(key), key);
-    return e == nullptr ? nullptr : e->value;
+    return index_.Find(index_.hash_function()(key), key);
   }
 
-  static typename Table::Owned Owned(Node* n) {
+  static typename Table::Owned Make(const K& key, V&& value) {
     if constexpr (Table::kInline) {
-      return typename Table::Entry{n->key, n};
+      return Entry{key, Slot{std::move(value)}};
     } else {
-      return std::make_unique<typename Table::Entry>(typename Table::Entry{n->key, n});
+      return std::unique_ptr<Entry>(new Entry{key, Slot{std::move(value)}});
+    }
+  }
+  static const Entry& EntryOf(const typename Table::Owned& owned) {
+    if constexpr (Table::kInline) {
+      return owned;
+    } else {
+      return *owned;
     }
   }
 
-  // Outside the lock: the listener, then a grace period before each removed node is freed; the
-  // index's unlinked entries and replaced arrays likewise.
-  void Retire(Pending& pending) {
-    if (options_.on_removal) {
-      for (const auto& [n, cause] : pending.removed) options_.on_removal(n->key, n->value, cause);
+  // Runs `fn(pending)` under the cache's lock, then the listener for what it removed, both in
+  // one read-side section: a removed entry's value is read where readers read it, in the index
+  // entry the update retired, which the section keeps. The entries and arrays the index
+  // retired go to the domain after the section (R12); the nodes are freed then (hits never
+  // read them). Returns how many entries were removed.
+  template <typename Fn>
+  size_t Update(const internal::SourceLocation& where, Fn fn) ABSL_LOCKS_EXCLUDED(mu_) {
+    Pending pending(domain_, where);
+    {
+      ReadGuard section(domain_);
+      {
+        UpdateLock lock(mu_);
+        fn(pending);
+      }
+      if (options_.on_removal) {
+        for (const Removed& r : pending.removed) {
+          options_.on_removal(r.node->key, *r.value, r.cause);
+        }
+      }
     }
-    pending.retired.Submit();
+    return pending.removed.size();
   }
 
   Domain& domain_;
@@ -588,6 +716,10 @@ class LookupCache {
   std::deque<size_t> ghost_fifo_ ABSL_GUARDED_BY(mu_);
   std::mutex flights_mu_;  // after mu_ when both are held
   absl::flat_hash_map<K, std::shared_ptr<Flight>, Hash, Eq> flights_;
+  std::vector<Node*> nodes_ ABSL_GUARDED_BY(mu_);        // by id; null: a free id
+  std::vector<uint32_t> free_ids_ ABSL_GUARDED_BY(mu_);  // capacity: nodes_.size()
+  UseCounts uses_;
+  ById<int64_t> expiries_;  // with a ttl: when each entry expires
   mutable std::array<Counters, kStripes> counters_;
 };
 
