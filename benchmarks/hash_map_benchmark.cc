@@ -53,6 +53,7 @@
 #include "absl/synchronization/mutex.h"
 #include "benchmark/benchmark.h"
 #include "benchmarks/build_context.h"
+#include "benchmarks/key_streams.h"
 #include "rcu/containers/hash_map.h"
 #include "rcu/domain.h"
 #include "tbb/concurrent_hash_map.h"
@@ -106,27 +107,12 @@ const std::vector<std::string>& Keys() {
   return *keys;
 }
 
-// Key indices in the order the benchmark uses them.
+// Key indices in the order the benchmark uses them (rank r is key r: keys are random already).
 const std::vector<uint32_t>& Stream(bool zipf) {
-  static const auto* uniform = [] {
-    auto* s = new std::vector<uint32_t>(kStream);
-    std::mt19937_64 rng(1);
-    for (auto& x : *s) x = static_cast<uint32_t>(rng() % kKeys);
-    return s;
-  }();
-  static const auto* skewed = [] {
-    // Inverse-CDF sampling of Zipf(0.99) over ranks; rank r is key r (keys are random already).
-    std::vector<double> cdf(kKeys);
-    double sum = 0;
-    for (size_t r = 0; r < kKeys; ++r) cdf[r] = (sum += 1.0 / std::pow(double(r + 1), 0.99));
-    auto* s = new std::vector<uint32_t>(kStream);
-    std::mt19937_64 rng(2);
-    std::uniform_real_distribution<double> u(0, sum);
-    for (auto& x : *s) {
-      x = static_cast<uint32_t>(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin());
-    }
-    return s;
-  }();
+  static const auto* uniform =
+      new std::vector<uint32_t>(rcu_bench::UniformRanks(kStream, kKeys, 1));
+  static const auto* skewed =
+      new std::vector<uint32_t>(rcu_bench::ZipfRanks(kStream, kKeys, 0.99, 2));
   return zipf ? *skewed : *uniform;
 }
 

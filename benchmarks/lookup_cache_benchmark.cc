@@ -27,6 +27,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/key_streams.h"
 #include "rcu/containers/hash_map.h"
 #include "rcu/containers/lookup_cache.h"
 #include "rcu/domain.h"
@@ -39,27 +40,11 @@ size_t g_trace_requests = 10'000'000;
 
 uint64_t KeyOf(uint64_t rank) { return rank * 0x9E3779B97F4A7C15 + 1; }  // spread, never 0
 
-// Zipf(s) ranks over `n` keys by inverse-CDF sampling.
-std::vector<uint32_t> ZipfRanks(size_t count, size_t n, double s, uint64_t seed) {
-  std::vector<double> cdf(n);
-  double sum = 0;
-  for (size_t r = 0; r < n; ++r) cdf[r] = (sum += 1.0 / std::pow(double(r + 1), s));
-  std::vector<uint32_t> out(count);
-  std::mt19937_64 rng(seed);
-  std::uniform_real_distribution<double> u(0, sum);
-  for (auto& x : out) {
-    x = static_cast<uint32_t>(std::lower_bound(cdf.begin(), cdf.end(), u(rng)) - cdf.begin());
-  }
-  return out;
-}
+using rcu_bench::ZipfRanks;
 
 const std::vector<uint32_t>& Stream(bool zipf) {
-  static const auto* uniform = [] {
-    auto* s = new std::vector<uint32_t>(kStream);
-    std::mt19937_64 rng(1);
-    for (auto& x : *s) x = static_cast<uint32_t>(rng() % kKeys);
-    return s;
-  }();
+  static const auto* uniform =
+      new std::vector<uint32_t>(rcu_bench::UniformRanks(kStream, kKeys, 1));
   static const auto* skewed = new std::vector<uint32_t>(ZipfRanks(kStream, kKeys, 0.99, 2));
   return zipf ? *skewed : *uniform;
 }
