@@ -178,5 +178,23 @@ TEST(HashMapMisuseTest, R1ForEachWithAGuardOfAnotherDomainAborts) {
       "R1: HashMap::ForEach\\(\\) with a ReadGuard of another domain");
 }
 
+// An Update() function that updates its own map (it would wait for its own stripe, or for a
+// resize that needs it).
+void UpdateFromItsOwnFunction() {
+  Domain domain;
+  HashMap<uint64_t, uint64_t> map(domain);
+  map.InsertOrAssign(1, 1);
+  map.Update(1, [&](const uint64_t& v) {
+    map.InsertOrAssign(2, v);
+    return v + 1;
+  });
+}
+
+TEST(HashMapMisuseTest, H5UpdateFromItsOwnUpdateFunctionAborts) {
+  EXPECT_DEATH(UpdateFromItsOwnFunction(),
+               "H5: HashMap updated from inside one of its own Update\\(\\)/Upsert\\(\\) "
+               "functions .*hash_map_misuse_test.cc");
+}
+
 }  // namespace
 }  // namespace rcu

@@ -463,6 +463,70 @@ TEST_P(HashMapTest, ExitDestroysEveryRetiredValue) {
       UpdateCounted);
 }
 
+// Update and Upsert are one read-modify-write per call: threads counting on a few hot keys (all
+// in a tiny map that grows meanwhile, so that some calls decide again after a rebuild) lose no
+// increment, which a Find followed by InsertOrAssign would. Readers see whole values throughout.
+TEST_P(HashMapTest, UpsertCountsEveryIncrementOnHotKeys) {
+  HashMap<uint64_t, FlatPair> counts(domain_, Options());
+  HashMap<uint64_t, Pair> boxed(domain_, Options());  // the same in node mode
+  constexpr int kThreads = 4, kRounds = 3000;
+  constexpr uint64_t kHot = 5;
+  std::atomic<bool> stop{false};
+  std::thread reader([&] {
+    while (!stop.load(std::memory_order_relaxed)) {
+      ReadGuard guard(domain_);
+      for (uint64_t k = 0; k < kHot; ++k) {
+        if (const FlatPair* p = counts.Find(guard, k)) {
+          ASSERT_TRUE(p->Whole());
+        }
+        if (const Pair* p = boxed.Find(guard, k)) {
+          ASSERT_TRUE(p->Whole());
+        }
+      }
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kRounds; ++i) {
+        const uint64_t key = static_cast<uint64_t>(i) % kHot;
+        counts.Upsert(
+            key, [](const FlatPair& p) { return FlatPair(p.a + 1); }, FlatPair(1));
+        boxed.Upsert(
+            key, [](const Pair& p) { return Pair(p.a + 1); }, Pair(1));
+        counts.Insert(1000 + static_cast<uint64_t>(t) * kRounds + i, FlatPair(0));  // growth
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  stop = true;
+  reader.join();
+  ReadGuard guard(domain_);
+  for (uint64_t k = 0; k < kHot; ++k) {
+    EXPECT_EQ(counts.Find(guard, k)->a, kThreads * kRounds / kHot) << k;
+    EXPECT_EQ(boxed.Find(guard, k)->a, kThreads * kRounds / kHot) << k;
+  }
+}
+
+TEST_P(HashMapTest, UpdateTouchesOnlyPresentKeysAndAThrowChangesNothing) {
+  HashMap<uint64_t, std::string> map(domain_, Options());
+  EXPECT_FALSE(map.Update(1, [](const std::string& s) { return s + "!"; }));
+  EXPECT_FALSE(map.Get(1).has_value());  // Update never inserts
+  EXPECT_TRUE(map.Upsert(
+      1, [](const std::string& s) { return s + "!"; }, "a"));
+  EXPECT_FALSE(map.Upsert(
+      1, [](const std::string& s) { return s + "!"; }, "unused"));
+  EXPECT_TRUE(map.Update(1, [](const std::string& s) { return s + "?"; }));
+  EXPECT_EQ(map.Get(1), "a!?");
+  EXPECT_THROW(
+      map.Update(
+          1, [](const std::string&) -> std::string { throw std::runtime_error("no new value"); }),
+      std::runtime_error);
+  EXPECT_EQ(map.Get(1), "a!?");
+  EXPECT_EQ(map.size(), 1u);
+  domain_.Barrier();
+}
+
 INSTANTIATE_TEST_SUITE_P(Capacity, HashMapTest, testing::Values(size_t{16}, size_t{4096}),
                          [](const testing::TestParamInfo<size_t>& info) {
                            return info.param == 16 ? "Default" : "Presized";

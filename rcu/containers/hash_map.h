@@ -14,9 +14,11 @@
 //               Erase() returns finds the key, nor is handed an entry whose removal began before
 //               it read the slot (H1); each lookup reads a slot once (H2). With transparent Hash
 //               and Eq (the default for std::string keys) lookups take any comparable key type.
-// Update side:  Insert, InsertOrAssign and Erase lock the key's stripe. A value is never changed
-//               in place: an assignment builds a new entry and retires the old one, so a reader
-//               sees one whole value. Retired slots are reused a grace period later.
+// Update side:  Insert, InsertOrAssign, Update, Upsert and Erase lock the key's stripe. A value is
+//               never changed in place: an assignment builds a new entry and retires the old one,
+//               so a reader sees one whole value. Retired slots are reused a grace period later.
+//               Update/Upsert compute the new value from the old under the stripe: a
+//               read-modify-write no other update of the key can come between (counters).
 // Layout:       open addressing in groups of 7 slots behind a word of control bytes (Abseil's
 //               SwissTable, with RCU-safe slot reuse): a lookup usually costs one random access.
 //               Small trivially copyable entries live in the slots; others behind a pointer.
@@ -32,8 +34,9 @@
 //               stripe; a resize blocks updates (never lookups) while it copies.
 // Inside:       the table (internal/hash_table.h, with the memory-order argument); this class
 //               checks R1, hashes once, and retires what an update unlinked.
-// Misuse:       H1-H3 by construction; H4 documented (ASan in the tests); R1 (compile time for
-//               the guard, debug check for its domain). Reports name the caller's line.
+// Misuse:       H1-H3 by construction; H4 documented (ASan in the tests); H5 (an update of the
+//               map from its own Update/Upsert function: debug check); R1 (compile time for the
+//               guard, debug check for its domain). Reports name the caller's line.
 //
 // Example:
 //   rcu::HashMap<uint64_t, Route> routes;
@@ -164,7 +167,7 @@ class HashMap {
   // Inserts `key` -> `value` unless `key` is present. Returns whether it inserted.
   bool Insert(const K& key, V value,
               const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    return Upsert(key, std::move(value), /*assign=*/false, where);
+    return Put(key, std::move(value), /*assign=*/false, where);
   }
 
   // HashMap::InsertOrAssign()
@@ -173,7 +176,32 @@ class HashMap {
   // whole). Returns whether it inserted.
   bool InsertOrAssign(const K& key, V value,
                       const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    return Upsert(key, std::move(value), /*assign=*/true, where);
+    return Put(key, std::move(value), /*assign=*/true, where);
+  }
+
+  // HashMap::Update()
+  //
+  // Replaces the value of a present `key` by `fn(old)` (`fn` takes a `const V&` and returns the
+  // new V), atomically with respect to the key's other updates: none comes between reading `old`
+  // and publishing the result (libcuckoo's update_fn). Readers see the old or the new value,
+  // whole. Returns whether the key was present. `fn` runs under the key's stripe lock: keep it
+  // short, and do not update this map from it (H5: it would wait for its own stripe; aborts in
+  // debug builds). What `fn` throws leaves the map unchanged.
+  template <typename Fn>
+  bool Update(const K& key, Fn fn,
+              const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    return Modify(key, fn, nullptr, where).present;
+  }
+
+  // HashMap::Upsert()
+  //
+  // As Update() when `key` is present; otherwise inserts `key` -> `init`. Returns whether it
+  // inserted. The hot counter: `counts.Upsert(word, [](uint64_t n) { return n + 1; }, 1);`.
+  template <typename Fn>
+  bool Upsert(const K& key, Fn fn, V init,
+              const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    typename Table::Owned inserted = Make(key, std::move(init));  // user code: before the stripe
+    return Modify(key, fn, &inserted, where).inserted;
   }
 
   // HashMap::Erase()
@@ -183,6 +211,7 @@ class HashMap {
   template <typename Q = K>
   bool Erase(const KeyArg<Q>& key,
              const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    CheckNotUpdating(where);
     RetireBatch retired(domain_, where);  // retires after the engine released the stripe (R12)
     return table_.Unlink(table_.hash_function()(key), key, retired).present;
   }
@@ -201,11 +230,47 @@ class HashMap {
  private:
   // Strong guarantee: the entry (key and value constructors, user code) is built before any lock
   // is taken; the table changes nothing before the only call under the stripe that can throw.
-  bool Upsert(const K& key, V value, bool assign, const internal::SourceLocation& where) {
+  bool Put(const K& key, V value, bool assign, const internal::SourceLocation& where) {
+    CheckNotUpdating(where);
     const size_t hash = table_.hash_function()(key);
     typename Table::Owned fresh = Make(key, std::move(value));
     RetireBatch retired(domain_, where);  // retires after the engine released the stripe (R12)
     return table_.Link(hash, fresh, assign, retired).inserted;
+  }
+
+  // Update() and Upsert(): `fn` decides under the stripe; `inserted` (null for Update) is what an
+  // absent key gets.
+  template <typename Fn>
+  typename Table::Result Modify(const K& key, Fn& fn, typename Table::Owned* inserted,
+                                const internal::SourceLocation& where) {
+    CheckNotUpdating(where);
+    RetireBatch retired(domain_, where);  // retires after the engine released the stripe (R12)
+    std::optional<typename Table::Owned> fresh;
+    return table_.Link(table_.hash_function()(key), key, retired,
+                       [&](const Entry* current) -> typename Table::Owned* {
+                         if (current == nullptr) return inserted;
+                         const UpdatingScope scope(this);
+                         fresh.emplace(Make(key, fn(static_cast<const V&>(current->value))));
+                         return &*fresh;
+                       });
+  }
+
+  // H5: the map whose Update()/Upsert() function this thread runs (debug builds).
+  static inline thread_local const HashMap* updating_ = nullptr;
+  struct UpdatingScope {
+    explicit UpdatingScope(const HashMap* map) {
+      if constexpr (internal::kDebugChecks) updating_ = map;
+    }
+    ~UpdatingScope() {
+      if constexpr (internal::kDebugChecks) updating_ = nullptr;
+    }
+  };
+  void CheckNotUpdating(const internal::SourceLocation& where) const {
+    if (internal::kDebugChecks && updating_ == this) {
+      internal::Die(where,
+                    "H5: HashMap updated from inside one of its own Update()/Upsert() functions "
+                    "(it would wait for its own stripe)");
+    }
   }
 
   static typename Table::Owned Make(const K& key, V&& value) {

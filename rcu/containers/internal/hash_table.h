@@ -293,6 +293,17 @@ class HashTable {
   // what Eq throws or std::bad_alloc, before anything changed (std::bad_alloc also when no slot
   // is free for the key and no new array can be had).
   Result Link(size_t hash, Owned& fresh, bool assign, RetireBatch<>& retired) {
+    return Link(hash, EntryOf(fresh).key, retired, [&](const Entry* current) {
+      return current == nullptr || assign ? &fresh : nullptr;
+    });
+  }
+
+  // As Link(), with what to put decided under the key's stripe: `decide(current)` (the key's
+  // entry, or null) returns the Owned to put for `key`, or null to leave the key as it is; no
+  // other update of the key comes between. It may run again (with the key's entry then) when the
+  // array must be rebuilt first. What it throws leaves the table unchanged.
+  template <typename Q, typename Decide>
+  Result Link(size_t hash, const Q& key, RetireBatch<>& retired, Decide decide) {
     Result result;
     retired.Reserve(3);  // an entry, arrays
     for (;;) {
@@ -306,9 +317,11 @@ class HashTable {
         SpinLockGuard lock(stripe.mu);
         Recycle(stripe);
         Array& array = *array_.load(std::memory_order_relaxed);
-        const std::vector<Probe>& versions = Locate(array, stripe, hash, EntryOf(fresh).key);
+        const std::vector<Probe>& versions = Locate(array, stripe, hash, key);
         result.present = !versions.empty();
-        if (result.present && !assign) return result;
+        Owned* put = decide(result.present ? versions[0].entry : nullptr);
+        if (put == nullptr) return result;
+        Owned& fresh = *put;
         if (!result.present) {
           if (Place(array, hash, fresh, Start(array, hash), kUnbounded).group != kNone) {
             result.inserted = true;
