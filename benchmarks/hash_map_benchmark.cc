@@ -1,7 +1,8 @@
 // //benchmarks:hash_map_benchmark: rcu::HashMap beside every map a lookup service would pick
 // instead, all in one binary:
 //   peers:     xenium's vyukov_hash_map (epoch-based reclamation), libcds's MichaelHashMap (hazard
-//              pointers), tbb::concurrent_hash_map, liburcu's rculfhash (memb flavor);
+//              pointers), tbb::concurrent_hash_map, liburcu's rculfhash (memb flavor), libcuckoo's
+//              cuckoohash_map (bucket locks; lookups copy the value under the key's two locks);
 //   baselines: std::unordered_map under std::shared_mutex and under std::mutex, and
 //              absl::flat_hash_map under absl::Mutex;
 //   ceiling:   an unsynchronized absl::flat_hash_map (read-only runs only).
@@ -38,6 +39,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <libcuckoo/cuckoohash_map.hh>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -323,6 +325,26 @@ struct Xenium : NoRegistration {
   }
 };
 
+// libcuckoo's cuckoohash_map, with absl's hash as ours: lookups and assignments lock the key's two
+// buckets (striped spin locks) and assign in place (insert_or_assign).
+struct Cuckoo : NoRegistration {
+  using Key = uint64_t;
+  using Map_t = libcuckoo::cuckoohash_map<uint64_t, uint64_t, absl::Hash<uint64_t>>;
+  static Map_t& Map() {
+    static auto* map = [] {
+      auto* m = new Map_t(kKeys);
+      for (uint64_t k : Keys<uint64_t>()) m->insert(k, k);
+      return m;
+    }();
+    return *map;
+  }
+  static uint64_t Lookup(uint64_t key) {
+    uint64_t v = 0;
+    return Map().find(key, v) ? v : 0;
+  }
+  static void Update(uint64_t key, uint64_t value) { Map().insert_or_assign(key, value); }
+};
+
 // libcds's Michael hash map (a fixed array of lock-free lists) with hazard pointers; update()
 // assigns in place, as its documentation shows.
 struct Libcds {
@@ -444,6 +466,7 @@ int main(int argc, char** argv) {
       {"xenium_vyukov_hash_map", &Register<Xenium>, &Memory<Xenium>, true},
       {"libcds_michael_hash_map", &Register<Libcds>, &Memory<Libcds>, true},
       {"tbb_concurrent_hash_map", &Register<Tbb>, &Memory<Tbb>, true},
+      {"libcuckoo_cuckoohash_map", &Register<Cuckoo>, &Memory<Cuckoo>, true},
       {"liburcu_rculfhash", &Register<Lfht>, &Memory<Lfht>, true},
       {"std_unordered_map_shared_mutex", &Register<StdShared>, &Memory<StdShared>, true},
       {"std_unordered_map_mutex", &Register<StdMutex>, &Memory<StdMutex>, true},

@@ -30,10 +30,11 @@ LOCKERS = ("std_mutex", "spinlock", "std_shared_mutex", "absl_mutex_reader", "se
 
 HASH_MAPS = ("rcu_hash_map", "rcu_hash_map_presized", "xenium_vyukov_hash_map",
              "libcds_michael_hash_map", "tbb_concurrent_hash_map", "liburcu_rculfhash",
+             "libcuckoo_cuckoohash_map",
              "std_unordered_map_shared_mutex", "std_unordered_map_mutex",
              "absl_flat_hash_map_mutex", "absl_flat_hash_map_unsynchronized")
 HASH_MAP_PEERS = ("xenium_vyukov_hash_map", "libcds_michael_hash_map", "tbb_concurrent_hash_map",
-                  "liburcu_rculfhash")
+                  "liburcu_rculfhash", "libcuckoo_cuckoohash_map")
 HASH_MAP_BASELINES = ("std_unordered_map_shared_mutex", "std_unordered_map_mutex",
                       "absl_flat_hash_map_mutex")
 # Repetitions of every benchmark: the report gives their median and spread.

@@ -83,6 +83,11 @@ _XENIUM = {
     ":xenium": "",
 }
 
+# libcuckoo is header-only.
+_LIBCUCKOO = {
+    ":libcuckoo": "",
+}
+
 def rcu_system_deps():
     """Declares the system-package repositories (offline), except those already declared."""
     for name, targets, package in [
@@ -93,6 +98,7 @@ def rcu_system_deps():
         ("tbb", _TBB, "libtbb-dev"),
         ("libcds", _LIBCDS, "libcds-dev"),
         ("xenium", _XENIUM, "libxenium-dev"),
+        ("libcuckoo", _LIBCUCKOO, "libcuckoo-dev"),
     ]:
         if not native.existing_rule(name):
             system_library(
