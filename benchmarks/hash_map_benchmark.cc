@@ -6,6 +6,8 @@
 //   baselines: std::unordered_map under std::shared_mutex and under std::mutex, and
 //              absl::flat_hash_map under absl::Mutex;
 //   ceiling:   an unsynchronized absl::flat_hash_map (read-only runs only).
+// Page policy: like for like, the absl maps get rcu::HashMap's (arrays of 2 MiB or more advised
+// for transparent huge pages); rcu_hash_map_presized_no_huge_pages shows the map without it.
 //
 //   ./bazelw run -c opt //benchmarks:hash_map_benchmark
 //   ./bazelw run -c opt //benchmarks:hash_map_benchmark -- --memory=<map>
@@ -29,6 +31,7 @@
 #include <cds/container/michael_map.h>
 #include <cds/gc/hp.h>
 #include <cds/init.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <urcu/rculfhash.h>
 #include <urcu/urcu-memb.h>
@@ -131,7 +134,7 @@ struct NoRegistration {
   static void Offline() {}
 };
 
-template <typename K, bool kPresized>
+template <typename K, bool kPresized, bool kHugePages = true>
 struct Rcu : NoRegistration {
   using Key = K;
   using Map_t = rcu::HashMap<K, uint64_t>;
@@ -140,6 +143,7 @@ struct Rcu : NoRegistration {
   [[gnu::noinline]] static Map_t* Build() {
     rcu::HashMapOptions options;
     if (kPresized) options.initial_capacity = kKeys;
+    options.huge_pages = kHugePages;
     // A domain per map, so that its statistics (peak_pending) are its own.
     auto* m = new Map_t(*new rcu::Domain, options);
     uint64_t i = 0;
@@ -192,13 +196,41 @@ using StdMutex = StdLocked<std::mutex, std::unique_lock>;
 inline uint64_t AbslKey(uint64_t key) { return key; }
 inline absl::string_view AbslKey(std::string_view key) { return {key.data(), key.size()}; }
 
+// rcu::HashMap's page policy, for the absl maps it is compared with: allocations of 2 MiB or
+// more are mapped on their own and advised for transparent huge pages (MADV_HUGEPAGE).
+template <typename T>
+struct HugePageAllocator {
+  using value_type = T;
+  static constexpr size_t kMapped = size_t{2} << 20;
+  HugePageAllocator() = default;
+  template <typename U>
+  HugePageAllocator(const HugePageAllocator<U>&) {}  // NOLINT(google-explicit-constructor)
+  T* allocate(size_t n) {
+    const size_t bytes = n * sizeof(T);
+    if (bytes < kMapped) return std::allocator<T>().allocate(n);
+    void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    madvise(p, bytes, MADV_HUGEPAGE);
+    return static_cast<T*>(p);
+  }
+  void deallocate(T* p, size_t n) {
+    if (n * sizeof(T) < kMapped) return std::allocator<T>().deallocate(p, n);
+    munmap(p, n * sizeof(T));
+  }
+  friend bool operator==(const HugePageAllocator&, const HugePageAllocator&) { return true; }
+};
+template <typename K>
+using AbslMap = absl::flat_hash_map<K, uint64_t, typename absl::flat_hash_map<K, uint64_t>::hasher,
+                                    typename absl::flat_hash_map<K, uint64_t>::key_equal,
+                                    HugePageAllocator<std::pair<const K, uint64_t>>>;
+
 template <typename K>
 struct AbslLocked : NoRegistration {
   using Key = K;
   static absl::Mutex mu;
-  static absl::flat_hash_map<K, uint64_t>& Map() {
+  static AbslMap<K>& Map() {
     static auto* map = [] {
-      auto* m = new absl::flat_hash_map<K, uint64_t>;
+      auto* m = new AbslMap<K>;
       uint64_t i = 0;
       for (const K& k : Keys<K>()) (*m)[k] = ++i;
       return m;
@@ -463,6 +495,9 @@ int main(int argc, char** argv) {
   const Map maps[] = {
       {"rcu_hash_map", &Register<Rcu<uint64_t, false>>, &Memory<Rcu<uint64_t, false>>, true},
       {"rcu_hash_map_presized", &Register<Rcu<uint64_t, true>>, &Memory<Rcu<uint64_t, true>>, true},
+      // The same without huge pages: what the page policy is worth.
+      {"rcu_hash_map_presized_no_huge_pages", &Register<Rcu<uint64_t, true, false>>,
+       &Memory<Rcu<uint64_t, true, false>>, false},
       {"xenium_vyukov_hash_map", &Register<Xenium>, &Memory<Xenium>, true},
       {"libcds_michael_hash_map", &Register<Libcds>, &Memory<Libcds>, true},
       {"tbb_concurrent_hash_map", &Register<Tbb>, &Memory<Tbb>, true},

@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <stdexcept>
@@ -525,6 +526,28 @@ TEST_P(HashMapTest, UpdateTouchesOnlyPresentKeysAndAThrowChangesNothing) {
   EXPECT_EQ(map.Get(1), "a!?");
   EXPECT_EQ(map.size(), 1u);
   domain_.Barrier();
+}
+
+// Mappings of this process advised for transparent huge pages (VmFlags "hg" in smaps).
+int HugePageAdvisedMappings() {
+  std::ifstream smaps("/proc/self/smaps");
+  int advised = 0;
+  for (std::string line; std::getline(smaps, line);) {
+    if (line.rfind("VmFlags:", 0) == 0 && line.find(" hg") != std::string::npos) ++advised;
+  }
+  return advised;
+}
+
+// HashMapOptions::huge_pages: a large array is advised for huge pages when asked, never else.
+TEST(HashMapOptionsTest, HugePagesAreAdvisedOnlyWhenAsked) {
+  Domain domain;
+  const int before = HugePageAdvisedMappings();
+  {
+    HashMap<uint64_t, uint64_t> plain(domain, {.initial_capacity = 1 << 20, .huge_pages = false});
+    EXPECT_EQ(HugePageAdvisedMappings(), before);
+  }
+  HashMap<uint64_t, uint64_t> huge(domain, {.initial_capacity = 1 << 20});
+  EXPECT_EQ(HugePageAdvisedMappings(), before + 1);
 }
 
 INSTANTIATE_TEST_SUITE_P(Capacity, HashMapTest, testing::Values(size_t{16}, size_t{4096}),

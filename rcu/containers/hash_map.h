@@ -79,6 +79,10 @@ struct HashMapOptions {
   // Over HashMap::max_size() the constructor throws std::length_error (as std::vector::reserve
   // does); std::bad_alloc when the memory cannot be had.
   size_t initial_capacity = 16;
+  // Ask for transparent huge pages (madvise MADV_HUGEPAGE) for slot arrays of 2 MiB or more, so
+  // that a lookup's random access into a large map seldom misses the TLB. Turn it off where huge
+  // pages cost more than they give (memory held by a map that shrinks, many mid-sized maps).
+  bool huge_pages = true;
 };
 
 template <typename K, typename V, typename Hash = DefaultHash<K>, typename Eq = DefaultEq<K>>
@@ -93,7 +97,8 @@ class HashMap {
 
  public:
   explicit HashMap(Domain& domain = Domain::Default(), const HashMapOptions& options = {})
-      : domain_(domain), table_(domain, options.initial_capacity, Hash(), Eq()) {}
+      : domain_(domain),
+        table_(domain, options.initial_capacity, Hash(), Eq(), options.huge_pages) {}
 
   HashMap(const HashMap&) = delete;
   HashMap& operator=(const HashMap&) = delete;

@@ -176,7 +176,8 @@ struct alignas(64) HashGroup {
 
 // A slot array: a header and the groups, in one allocation. Arrays of 2 MiB or more are mapped
 // on their own (and given back to the system when freed), in transparent huge pages where the
-// system allows it: every lookup starts with a random access into the array.
+// system allows it and the table asks (HashMapOptions::huge_pages): every lookup starts with a
+// random access into the array.
 template <typename Group>
 struct GroupArray {
   size_t mask;  // groups - 1
@@ -195,13 +196,13 @@ struct GroupArray {
   static size_t Bytes(size_t groups) { return kHeader + groups * sizeof(Group); }
 
   // An array of `groups` (a power of two) fresh groups, or null when memory is short.
-  static GroupArray* Create(size_t groups) {
+  static GroupArray* Create(size_t groups, bool huge_pages) {
     const size_t bytes = Bytes(groups);
     void* memory;
     if (bytes >= kMapped) {
       memory = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
       if (memory == MAP_FAILED) return nullptr;
-      madvise(memory, bytes, MADV_HUGEPAGE);
+      if (huge_pages) madvise(memory, bytes, MADV_HUGEPAGE);
     } else {
       memory = ::operator new(bytes, std::align_val_t(alignof(Group)), std::nothrow);
       if (memory == nullptr) return nullptr;
@@ -244,11 +245,17 @@ class HashTable {
     bool present = false;   // Link: the key was present (assigned when asked to)
   };
 
-  // `initial_slots` is also the fewest the table shrinks to. Throws std::length_error when it is
+  // `initial_slots` is also the fewest the table shrinks to; `huge_pages` asks for transparent
+  // huge pages for arrays of 2 MiB or more. Throws std::length_error when it is
   // over kMaxSize, std::bad_alloc when the memory cannot be had.
-  HashTable(Domain& domain, size_t initial_slots, const Hash& hash, const Eq& eq)
-      : domain_(domain), min_groups_(CheckedGroupsFor(initial_slots)), hash_(hash), eq_(eq) {
-    Array* array = Array::Create(min_groups_);
+  HashTable(Domain& domain, size_t initial_slots, const Hash& hash, const Eq& eq,
+            bool huge_pages = true)
+      : domain_(domain),
+        min_groups_(CheckedGroupsFor(initial_slots)),
+        huge_pages_(huge_pages),
+        hash_(hash),
+        eq_(eq) {
+    Array* array = Array::Create(min_groups_, huge_pages_);
     if (array == nullptr) throw std::bad_alloc();
     Install(array, 0);
   }
@@ -703,7 +710,7 @@ class HashTable {
   // A new array of `groups` holding the entries of `old` (not its shadows), or null (no memory,
   // or Hash threw). Requires: every stripe.
   Array* Copy(const Array& old, size_t groups) {
-    Array* fresh = Array::Create(groups);
+    Array* fresh = Array::Create(groups, huge_pages_);
     if (fresh == nullptr) return nullptr;
     try {
       const std::vector<size_t> shadows = Shadows();
@@ -731,6 +738,7 @@ class HashTable {
 
   Domain& domain_;
   const size_t min_groups_;
+  const bool huge_pages_;
   [[no_unique_address]] Hash hash_;
   [[no_unique_address]] Eq eq_;
   // What lookups read, on a line of its own: updates never write it but to resize.
