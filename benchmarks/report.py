@@ -169,9 +169,19 @@ def machine(build):
             model = m.group(1) if m else model
     except OSError:
         pass
+    thp = "unknown"
+    try:
+        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+            m = re.search(r"\[(\w+)\]", f.read())
+            thp = m.group(1) if m else thp
+    except OSError:
+        pass
     return {
         "cpu": "%s, %d cores" % (model, os.cpu_count()),
         "kernel": platform.release(),
+        # rcu::HashMap and the absl maps beside it ask for huge pages with madvise: they get
+        # them under "always" or "madvise", not under "never".
+        "transparent huge pages": thp,
         "compiler": build.get("compiler", "unknown"),
         "flags": build.get("flags", "unknown"),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
