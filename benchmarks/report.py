@@ -160,22 +160,20 @@ def fmt(v):
 
 # ---- the report -----------------------------------------------------------------------------
 
+def read_match(path, pattern):
+    """The first group of `pattern` in the file at `path`, or "unknown"."""
+    try:
+        with open(path) as f:
+            m = re.search(pattern, f.read())
+            return m.group(1) if m else "unknown"
+    except OSError:
+        return "unknown"
+
+
 def machine(build):
     """The machine, and the build as the benchmark binary itself reports it."""
-    model = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            m = re.search(r"model name\s*:\s*(.*)", f.read())
-            model = m.group(1) if m else model
-    except OSError:
-        pass
-    thp = "unknown"
-    try:
-        with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
-            m = re.search(r"\[(\w+)\]", f.read())
-            thp = m.group(1) if m else thp
-    except OSError:
-        pass
+    model = read_match("/proc/cpuinfo", r"model name\s*:\s*(.*)")
+    thp = read_match("/sys/kernel/mm/transparent_hugepage/enabled", r"\[(\w+)\]")
     return {
         "cpu": "%s, %d cores" % (model, os.cpu_count()),
         "kernel": platform.release(),
