@@ -2,8 +2,10 @@
 //
 //   hits/<structure>/<keys>/threads:N   every lookup a hit, 1M uint64 keys and values, keys drawn
 //       uniformly or Zipf(0.99): the cache's Find against rcu::HashMap::Find on the same keys
-//       (the ceiling a cache in front of a map can reach), an LRU under one std::mutex, and
-//       LevelDB's design: 16 such LRUs, sharded by hash. items_per_second is over all threads.
+//       (the ceiling a cache in front of a map can reach), an LRU under one std::mutex,
+//       LevelDB's design (16 such LRUs, sharded by hash), RocksDB's LRUCache and
+//       HyperClockCache (lock-free CLOCK) through its Cache interface, and TBB's
+//       concurrent_lru_cache. items_per_second is over all threads.
 //   hit_ratio/<trace>/<capacity>   one thread replays a trace over 1M keys (Zipf 0.7, 0.9, 1.1,
 //       and Zipf 0.9 with a scan of 100K never-repeated keys after every 1M requests; 10M
 //       requests, --trace_requests changes it) through the cache (S3-FIFO) and through an exact
@@ -24,6 +26,11 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#define TBB_PREVIEW_CONCURRENT_LRU_CACHE 1
+#include <oneapi/tbb/concurrent_lru_cache.h>
+#include <rocksdb/cache.h>
+#include <unistd.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "benchmark/benchmark.h"
@@ -124,15 +131,73 @@ struct RcuHashMap {
     return true;
   }
 };
-struct Mutex {
-  MutexLru lru{kKeys};
-  void Insert(uint64_t key, uint64_t value) { lru.Insert(key, value); }
-  bool Get(uint64_t key, uint64_t& value) { return lru.Get(key, value); }
+// RocksDB's block caches through their `Cache` interface, as RocksDB uses them: a lookup takes a
+// handle (a reference) and releases it. Keys are 16 bytes (HyperClockCache's only key size: the
+// uint64 key and 8 zero bytes); the value is stored in the value pointer itself; the metadata is
+// not charged, so that the capacity counts entries as ours does. LRUCache gets 64 shards (what
+// RocksDB picks for a block cache of 32 MiB or more).
+template <bool kHyperClock>
+class RocksDbCache {
+ public:
+  explicit RocksDbCache(size_t capacity)
+      : cache_(kHyperClock ? HyperClock(capacity) : Lru(capacity)) {}
+  bool Get(uint64_t key, uint64_t& value) {
+    Key k(key);
+    rocksdb::Cache::Handle* h = cache_->Lookup(k.slice());
+    if (h == nullptr) return false;
+    value = reinterpret_cast<uintptr_t>(cache_->Value(h));
+    cache_->Release(h);
+    return true;
+  }
+  void Insert(uint64_t key, uint64_t value) {
+    Key k(key);
+    rocksdb::Status s =
+        cache_->Insert(k.slice(), reinterpret_cast<void*>(static_cast<uintptr_t>(value)), 1,
+                       [](const rocksdb::Slice&, void*) {});
+    if (!s.ok()) std::abort();
+  }
+
+ private:
+  struct Key {
+    explicit Key(uint64_t key) { std::memcpy(bytes, &key, sizeof(key)); }
+    rocksdb::Slice slice() const { return rocksdb::Slice(bytes, sizeof(bytes)); }
+    char bytes[16] = {};
+  };
+  static std::shared_ptr<rocksdb::Cache> Lru(size_t capacity) {
+    return rocksdb::NewLRUCache(capacity, /*num_shard_bits=*/6, /*strict_capacity_limit=*/false,
+                                /*high_pri_pool_ratio=*/0.0, nullptr,
+                                rocksdb::kDefaultToAdaptiveMutex,
+                                rocksdb::kDontChargeCacheMetadata);
+  }
+  static std::shared_ptr<rocksdb::Cache> HyperClock(size_t capacity) {
+    rocksdb::HyperClockCacheOptions options(capacity, /*estimated_entry_charge=*/1);
+    options.metadata_charge_policy = rocksdb::kDontChargeCacheMetadata;
+    return options.MakeSharedCache();
+  }
+
+  std::shared_ptr<rocksdb::Cache> cache_;
 };
-struct Sharded {
-  ShardedLru lru{kKeys};
-  void Insert(uint64_t key, uint64_t value) { lru.Insert(key, value); }
-  bool Get(uint64_t key, uint64_t& value) { return lru.Get(key, value); }
+
+// TBB's concurrent_lru_cache: a loading cache (operator[] calls the value function on a miss)
+// whose handles pin their entry; `capacity` counts the entries no handle holds.
+class TbbLru {
+ public:
+  explicit TbbLru(size_t capacity) : cache_(&Load, capacity) {}
+  bool Get(uint64_t key, uint64_t& value) {
+    value = cache_[key].value();
+    return true;
+  }
+  void Insert(uint64_t key, uint64_t) { cache_[key]; }
+
+ private:
+  static uint64_t Load(uint64_t key) { return key; }
+  tbb::concurrent_lru_cache<uint64_t, uint64_t, uint64_t (*)(uint64_t)> cache_;
+};
+
+// A structure of `capacity`, default-constructible for Filled().
+template <typename T, size_t kCapacity = kKeys>
+struct Sized : T {
+  Sized() : T(kCapacity) {}
 };
 
 template <typename T>
@@ -251,8 +316,12 @@ int main(int argc, char** argv) {
   }
   RegisterHits<RcuCache>("rcu_lookup_cache");
   RegisterHits<RcuHashMap>("rcu_hash_map_find");
-  RegisterHits<Mutex>("mutex_lru");
-  RegisterHits<Sharded>("sharded_mutex_lru_16");
+  RegisterHits<Sized<MutexLru>>("mutex_lru");
+  RegisterHits<Sized<ShardedLru>>("sharded_mutex_lru_16");
+  // A quarter more room for RocksDB's caches: their shards fill unevenly.
+  RegisterHits<Sized<RocksDbCache<false>, kKeys * 5 / 4>>("rocksdb_lru_cache");
+  RegisterHits<Sized<RocksDbCache<true>, kKeys * 5 / 4>>("rocksdb_hyper_clock_cache");
+  RegisterHits<Sized<TbbLru>>("tbb_concurrent_lru_cache");
   RegisterHitRatios();
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();

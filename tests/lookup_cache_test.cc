@@ -296,6 +296,36 @@ TEST(LookupCacheTest, HitsStayValidWhileEntriesAreEvictedAndErased) {
   EXPECT_EQ(tracker.live.load(), 0);
 }
 
+// Inline entries (uint64_t values) carry their use count in the index's slot, which hits store
+// while the updater's churn rebuilds the index and copies the slots (TSan checks the copy reads
+// the count atomically). Every hit returns its key's value.
+TEST(LookupCacheTest, HitsOnInlineEntriesCountUsesWhileTheIndexIsRebuilt) {
+  Domain domain;
+  LookupCache<uint64_t, uint64_t> cache(domain, {.capacity = 64});
+  for (uint64_t k = 0; k < 8; ++k) cache.Insert(k, k * 3);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> wrong{0}, hits{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load(std::memory_order_relaxed)) {
+        for (uint64_t k = 0; k < 8; ++k) {
+          ReadGuard guard(domain);
+          if (const uint64_t* v = cache.Find(guard, k)) {
+            hits.fetch_add(1, std::memory_order_relaxed);
+            if (*v != k * 3) wrong.fetch_add(1);
+          }
+        }
+      }
+    });
+  }
+  while (hits.load() == 0) std::this_thread::yield();
+  for (uint64_t k = 8; k < 50000; ++k) cache.Insert(k, k * 3);  // distinct keys: tombstones
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(wrong.load(), 0u);
+}
+
 // The lifecycle classes (tests/testing/container_lifecycle.h).
 void UpdateCounted(LookupCache<uint64_t, testutil::Counted>& cache, uint64_t i,
                    testutil::Tracker& tracker) {

@@ -88,6 +88,11 @@ _LIBCUCKOO = {
     ":libcuckoo": "",
 }
 
+# RocksDB's block caches (LRUCache, HyperClockCache), a peer of rcu::LookupCache.
+_ROCKSDB = {
+    ":rocksdb": "rocksdb",
+}
+
 def rcu_system_deps():
     """Declares the system-package repositories (offline), except those already declared."""
     for name, targets, package in [
@@ -99,6 +104,7 @@ def rcu_system_deps():
         ("libcds", _LIBCDS, "libcds-dev"),
         ("xenium", _XENIUM, "libxenium-dev"),
         ("libcuckoo", _LIBCUCKOO, "libcuckoo-dev"),
+        ("rocksdb", _ROCKSDB, "librocksdb-dev"),
     ]:
         if not native.existing_rule(name):
             system_library(

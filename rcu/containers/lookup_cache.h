@@ -9,11 +9,11 @@
 // data that fits in memory whole, an rcu::HashMap is the cache.
 //
 // Hits:         `Find(guard, key)` returns a `const V*` valid until the guard's outermost section
-//               ends (K1: do not keep it longer; `Get(key)` copies). A hit reads the index (the
-//               hash map's engine, whose entry holds the value, its expiry and an id) and the
-//               id's use-count byte; it writes nothing shared but that byte, stored only while
-//               below 3 (S3-FIFO's frequency), and its thread's hit counter. `Peek` does not
-//               count as a use.
+//               ends (K1: do not keep it longer; `Get(key)` copies). A hit reads one index
+//               entry (the hash map's engine; the entry holds the value, a use count and an id,
+//               which names the expiry when there is a ttl); it writes nothing shared but the use
+//               count, stored only while below 3 (S3-FIFO's frequency), and its thread's hit
+//               counter. `Peek` does not count as a use.
 // Misses:       `GetOrLoad(key, loader)` returns a copy of the value, calling `loader(key)` when
 //               the key is absent or expired: one call per key however many threads miss it at
 //               once (single flight); the others wait for it. A loader that throws hands the
@@ -112,13 +112,27 @@ struct LookupCacheOptions {
 
 template <typename K, typename V, typename Hash = DefaultHash<K>, typename Eq = DefaultEq<K>>
 class LookupCache {
-  // What the index holds for a key: the value and its node's id (for its expiry, with a ttl).
-  // Inline in the index's slots when small and trivially copyable (uint64_t -> uint64_t: 24
-  // bytes a slot).
+  // What the index holds for a key: the value, its node's id (for its expiry, with a ttl) and
+  // S3-FIFO's frequency: the uses since it was inserted or last given another round, capped at
+  // kMaxUses. Hits store the count (through std::atomic_ref) only while it is below the cap, in
+  // the line they read the value from. Inline in the index's slots when V is small and
+  // trivially copyable (uint64_t -> uint64_t: 24 bytes a slot); a resize copies a slot while
+  // hits may store its count, which the copy reads atomically (a use counted in the old array
+  // meanwhile may be lost: the count steers eviction only).
   struct Slot {
+    using CopiedWhileRead = void;  // hash_table.h: inline although the copy is not trivial
+    explicit Slot(V v) : value(std::move(v)) {}
+    Slot(const Slot& other)
+        : value(other.value), id(other.id), uses(UsesOf(other).load(std::memory_order_relaxed)) {}
+    Slot& operator=(const Slot&) = delete;
+
     V value;
-    mutable uint32_t id = 0;  // the entry's node: nodes_[id], expiries_[id]; set before publishing
+    mutable uint32_t id = 0;   // the entry's node: nodes_[id], expiries_[id]; set before publishing
+    mutable uint8_t uses = 0;  // only through UsesOf() once published
   };
+  static std::atomic_ref<uint8_t> UsesOf(const Slot& slot) {
+    return std::atomic_ref<uint8_t>(slot.uses);
+  }
   // The index readers probe: the hash map's engine, used directly so that what its updates
   // retire (entries in node mode, arrays a resize replaced) waits until the cache's lock is
   // released (R12: back-pressure may sleep in a retire, and a callback may update the cache).
@@ -136,8 +150,7 @@ class LookupCache {
       : domain_(domain),
         options_(CheckedOptions(options)),
         small_capacity_(std::max<size_t>(1, options_.capacity / 10)),
-        index_(domain, options_.capacity, Hash(), Eq()),
-        uses_(options_.capacity) {}
+        index_(domain, options_.capacity, Hash(), Eq()) {}
   explicit LookupCache(Domain& domain, const Options& options = Options())
       : LookupCache(options, domain) {}
   LookupCache(const LookupCache&) = delete;
@@ -161,17 +174,18 @@ class LookupCache {
   template <typename Q = K>
   const V* Find(const ReadGuard& guard, const KeyArg<Q>& key,
                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    const size_t hash = index_.hash_function()(key);
-    // Loaded before the index is probed (it does not depend on the entry), so that the two
-    // cache misses overlap.
-    const uint8_t uses = uses_.Load(hash);
-    const Entry* e = Live<Q>(guard, hash, key, where);
+    const Entry* e = Live<Q>(guard, index_.hash_function()(key), key, where);
     if (e == nullptr) {
       Count(&Counters::misses);
       return nullptr;
     }
     Count(&Counters::hits);
-    uses_.Use(hash, uses);
+    std::atomic_ref<uint8_t> uses = UsesOf(e->value);
+    // A load and a store, not an increment: two hits may count once (as in CLOCK), and a
+    // count at the cap is not written at all, so hot keys' lines stay shared.
+    if (const uint8_t n = uses.load(std::memory_order_relaxed); n < kMaxUses) {
+      uses.store(n + 1, std::memory_order_relaxed);
+    }
     return &e->value.value;
   }
 
@@ -298,7 +312,7 @@ class LookupCache {
       for (Queue* q : {&small_, &main_}) {
         for (Node* n = q->head; n != nullptr;) {
           Node* next = n->next;
-          const Entry* e = Indexed(n->key);
+          const Entry* e = IndexedEntry(*n);
           if (pred(static_cast<const K&>(n->key), static_cast<const V&>(e->value.value))) {
             Unlink(n, e, RemovalCause::kErased, pending);
           }
@@ -318,7 +332,7 @@ class LookupCache {
         for (auto& [key, flight] : flights_) flight->invalidated = true;
       }
       for (Queue* q : {&small_, &main_}) {
-        while (Node* n = q->tail) Unlink(n, Indexed(n->key), RemovalCause::kErased, pending);
+        while (Node* n = q->tail) Unlink(n, IndexedEntry(*n), RemovalCause::kErased, pending);
       }
       ghost_.clear();
       ghost_fifo_.clear();
@@ -355,7 +369,7 @@ class LookupCache {
  private:
   static constexpr uint8_t kMaxUses = 3;  // S3-FIFO's frequency cap
 
-  // An entry's place in the FIFOs: updaters only (hits read the index and uses_).
+  // An entry's place in the FIFOs: updaters only (hits read the index).
   struct Node {
     Node(const K& k, size_t h, size_t c, int64_t e) : key(k), hash(h), charge(c), expires_ns(e) {}
     const K key;
@@ -366,46 +380,6 @@ class LookupCache {
     bool in_main = false;
     Node* prev = nullptr;  // towards the head (newest)
     Node* next = nullptr;  // towards the tail (oldest)
-  };
-
-  // S3-FIFO's frequency (uses since insertion or the last round, capped at kMaxUses), by key
-  // hash: hits write it, and load it before they probe the index, so that its cache miss
-  // overlaps with the index's. Four cells per entry of capacity (at most 64 Mi); a cell holds
-  // its key's count and 6 bits of its hash, so that a key whose cell another took over counts
-  // from zero again instead of inheriting the other's uses (an approximation, as Caffeine's
-  // sketch is; it never affects what a lookup returns).
-  class UseCounts {
-   public:
-    explicit UseCounts(size_t capacity)
-        : mask_(std::bit_ceil(std::clamp<size_t>(capacity, 16, size_t{1} << 24) * 4) - 1),
-          cells_(new std::atomic<uint8_t>[mask_ + 1]()) {}
-    uint8_t Load(size_t hash) const { return Cell(hash).load(std::memory_order_relaxed); }
-    // A use, given what Load() returned: stored only while below the cap (or to take the cell).
-    void Use(size_t hash, uint8_t cell) const {
-      const uint8_t mine = Mark(hash);
-      if ((cell & ~kCount) != mine) {
-        Cell(hash).store(mine | 1, std::memory_order_relaxed);
-      } else if ((cell & kCount) < kMaxUses) {
-        Cell(hash).store(cell + 1, std::memory_order_relaxed);
-      }
-    }
-    uint8_t Get(size_t hash) const {
-      const uint8_t cell = Load(hash);
-      return (cell & ~kCount) == Mark(hash) ? cell & kCount : 0;
-    }
-    // Requires: the key's cell (Get() > 0), or uses == 0, which leaves another key's cell be.
-    void Set(size_t hash, uint8_t uses) {
-      if (uses == 0 && Get(hash) == 0) return;
-      Cell(hash).store(Mark(hash) | uses, std::memory_order_relaxed);
-    }
-
-   private:
-    static constexpr uint8_t kCount = 3;  // the low two bits; the hash's mark above them
-    static uint8_t Mark(size_t hash) { return static_cast<uint8_t>(hash >> 56) & ~kCount; }
-    std::atomic<uint8_t>& Cell(size_t hash) const { return cells_[hash & mask_]; }
-
-    const size_t mask_;
-    const std::unique_ptr<std::atomic<uint8_t>[]> cells_;
   };
 
   // An atomic T per node id, for hits to read (and write, for use counts) by the id in an index
@@ -571,7 +545,6 @@ class LookupCache {
              /*reindexed=*/true);
     }
     const size_t hash = node->hash;
-    uses_.Set(hash, 0);  // a new entry starts unused
     Node* n = node.release();
     nodes_[id] = n;
     if (auto g = ghost_.find(hash); g != ghost_.end()) {
@@ -592,27 +565,30 @@ class LookupCache {
   void Evict(Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (small_.charge >= small_capacity_ || main_.tail == nullptr) {
       Node* n = small_.tail;
-      if (uses_.Get(n->hash) > 0 && !Expired(*n)) {
+      std::atomic_ref<uint8_t> uses = UsesOf(IndexedEntry(*n)->value);
+      if (uses.load(std::memory_order_relaxed) > 0 && !Expired(*n)) {
         small_.Remove(n);  // used again while on probation: to the main FIFO
-        uses_.Set(n->hash, 0);
+        uses.store(0, std::memory_order_relaxed);
         n->in_main = true;
         main_.PushHead(n);
         return;
       }
       Remember(n->hash);
-      Unlink(n, Indexed(n->key), RemovalCause::kEvicted, pending);
+      Unlink(n, IndexedEntry(*n), RemovalCause::kEvicted, pending);
       return;
     }
     for (;;) {
       Node* n = main_.tail;
-      const uint8_t used = uses_.Get(n->hash);
+      const Entry* e = IndexedEntry(*n);
+      std::atomic_ref<uint8_t> uses = UsesOf(e->value);
+      const uint8_t used = uses.load(std::memory_order_relaxed);
       if (used > 0 && !Expired(*n)) {
         main_.Remove(n);  // another round, one use fewer
-        uses_.Set(n->hash, used - 1);
+        uses.store(used - 1, std::memory_order_relaxed);
         main_.PushHead(n);
         continue;
       }
-      Unlink(n, Indexed(n->key), RemovalCause::kEvicted, pending);
+      Unlink(n, e, RemovalCause::kEvicted, pending);
       return;
     }
   }
@@ -667,6 +643,12 @@ class LookupCache {
     return index_.Find(index_.hash_function()(key), key);
   }
 
+  // The index entry of node `n` (which is indexed: every node in a FIFO is).
+  const Entry* IndexedEntry(const Node& n) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ReadGuard guard(domain_);  // as in Indexed()
+    return index_.Find(n.hash, n.key);
+  }
+
   static typename Table::Owned Make(const K& key, V&& value) {
     if constexpr (Table::kInline) {
       return Entry{key, Slot{std::move(value)}};
@@ -718,8 +700,7 @@ class LookupCache {
   absl::flat_hash_map<K, std::shared_ptr<Flight>, Hash, Eq> flights_;
   std::vector<Node*> nodes_ ABSL_GUARDED_BY(mu_);        // by id; null: a free id
   std::vector<uint32_t> free_ids_ ABSL_GUARDED_BY(mu_);  // capacity: nodes_.size()
-  UseCounts uses_;
-  ById<int64_t> expiries_;  // with a ttl: when each entry expires
+  ById<int64_t> expiries_;                               // with a ttl: when each entry expires
   mutable std::array<Counters, kStripes> counters_;
 };
 

@@ -8,7 +8,11 @@
 //   it takes at most 32 bytes ("inline": a uint64_t -> uint64_t map pays 16 bytes and its share of
 //   the control word per slot, and no allocation); otherwise the slot holds a pointer to an entry
 //   allocated on insert ("node"). Either way an entry is never modified while it is in the table:
-//   an assignment builds a new entry and retires the old one (Replacing, below).
+//   an assignment builds a new entry and retires the old one (Replacing, below). One exception,
+//   for the table's users inside the library: a trivially destructible value that declares
+//   `CopiedWhileRead` is kept inline too, and may have `mutable` fields that readers access only
+//   through std::atomic_ref (LookupCache's use count); its copy constructor reads them so, for
+//   a resize copies slots through it while readers store.
 // Control bytes: kEmpty (never used since the array was built), a 7-bit tag from the hash (full),
 //   kBusy (claimed by an updater that is writing the slot), kRetiring (erased; readers that saw
 //   the entry may still read it), kDeleted (erased a grace period ago: free for reuse). Byte 7
@@ -79,7 +83,6 @@
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <new>
 #include <stdexcept>
@@ -150,7 +153,7 @@ struct SlotOf<Entry, true> {
   using Owned = Entry;  // what an update brings
   const Entry* Get() const { return std::launder(reinterpret_cast<const Entry*>(bytes)); }
   void Put(Owned& entry) { new (bytes) Entry(entry); }
-  void CopyFrom(const SlotOf& other) { std::memcpy(bytes, other.bytes, sizeof(bytes)); }
+  void CopyFrom(const SlotOf& other) { new (bytes) Entry(*other.Get()); }
   Entry* Node() const { return nullptr; }  // nothing to retire
 };
 
@@ -230,7 +233,10 @@ class HashTable {
  public:
   using Entry = HashEntry<K, V>;
   static constexpr bool kInline =
-      std::is_trivially_copyable_v<K> && std::is_trivially_copyable_v<V> && sizeof(Entry) <= 32;
+      std::is_trivially_copyable_v<K> &&
+      (std::is_trivially_copyable_v<V> ||
+       (std::is_trivially_destructible_v<V> && requires { typename V::CopiedWhileRead; })) &&
+      sizeof(Entry) <= 32;
   using Slot = SlotOf<Entry, kInline>;
   using Owned = typename Slot::Owned;
   static constexpr size_t kStripes = 32;
