@@ -32,7 +32,6 @@
 #include <cds/gc/hp.h>
 #include <cds/init.h>
 #include <sys/mman.h>
-#include <unistd.h>
 #include <urcu/rculfhash.h>
 #include <urcu/urcu-memb.h>
 
@@ -59,6 +58,7 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/build_context.h"
 #include "benchmarks/key_streams.h"
+#include "benchmarks/resident_bytes.h"
 #include "rcu/containers/hash_map.h"
 #include "rcu/domain.h"
 #include "tbb/concurrent_hash_map.h"
@@ -461,25 +461,16 @@ void Register(const std::string& name, bool with_updates = true) {
   }
 }
 
-size_t ResidentBytes() {
-  long pages = 0, resident = 0;
-  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
-    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    std::fclose(f);
-  }
-  return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
-}
-
 // Prints the resident bytes per key that building map M of 1M integer keys adds.
 template <typename M>
 void Memory(const std::string& name) {
   Keys<uint64_t>();  // the keys are the benchmark's, not the map's
-  const size_t before = ResidentBytes();
+  const size_t before = rcu_bench::ResidentBytes();
   M::Online();
   M::Map();
   M::Offline();
   if constexpr (requires { M::Map().domain(); }) M::Map().domain().Barrier();
-  const size_t after = ResidentBytes();
+  const size_t after = rcu_bench::ResidentBytes();
   std::printf("%s %.1f\n", name.c_str(), double(after - before) / double(kKeys));
 }
 

@@ -9,12 +9,27 @@
 //   hit_ratio/<trace>/<capacity>   one thread replays a trace over 1M keys (Zipf 0.7, 0.9, 1.1,
 //       and Zipf 0.9 with a scan of 100K never-repeated keys after every 1M requests; 10M
 //       requests, --trace_requests changes it) through the cache (S3-FIFO) and through an exact
-//       LRU of the same capacity; the counters are each one's hit ratio.
+//       LRU of the same capacity; the counters are each one's hit ratio, beside Belady's
+//       (the offline optimum: evict the key used again furthest in the future; never admit a
+//       key that is not used again), the ceiling.
+//   miss/rcu_lookup_cache   one thread misses fresh keys (GetOrLoad with a loader that returns
+//       at once) in a full cache: each miss loads, publishes and evicts. p50_ns and p99_ns are
+//       the time a miss adds to its loader's.
+//   miss_wakeup/rcu_lookup_cache   one thread loads a key (its loader takes 200 us) while another
+//       waits for it: the waiter's wake-up latency, from the loader's return to the waiter's;
+//       miss_wakeup/std_condition_variable is the floor: one thread wakes another waiting on a
+//       condition variable, timed the same way.
+//
+// Memory (--memory=<structure>, one per process): fills it with 1M uint64 keys and values and
+// prints the resident bytes per entry beyond the key and value (16 bytes).
 //
 // Run: ./bazelw run -c opt //benchmarks:lookup_cache_benchmark
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -22,8 +37,10 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <queue>
 #include <random>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -34,7 +51,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/build_context.h"
 #include "benchmarks/key_streams.h"
+#include "benchmarks/resident_bytes.h"
 #include "rcu/containers/hash_map.h"
 #include "rcu/containers/lookup_cache.h"
 #include "rcu/domain.h"
@@ -258,6 +277,48 @@ std::vector<uint64_t> Trace(double s, bool scan) {
   return trace;
 }
 
+// Belady's MIN with bypass: the hits of the offline optimum of `capacity` entries on `trace`.
+uint64_t BeladyHits(const std::vector<uint64_t>& trace, size_t capacity) {
+  constexpr uint64_t kNever = UINT64_MAX;
+  std::vector<uint64_t> next(trace.size());  // where trace[i]'s key is requested again
+  absl::flat_hash_map<uint64_t, uint64_t> seen;
+  for (size_t i = trace.size(); i-- > 0;) {
+    auto [it, fresh] = seen.try_emplace(trace[i], kNever);
+    next[i] = it->second;
+    it->second = i;
+  }
+  absl::flat_hash_map<uint64_t, uint64_t> cached;               // key -> its next request
+  std::priority_queue<std::pair<uint64_t, uint64_t>> furthest;  // (next request, key), lazily
+  uint64_t hits = 0;
+  for (size_t i = 0; i < trace.size(); ++i) {
+    const uint64_t key = trace[i];
+    if (auto it = cached.find(key); it != cached.end()) {
+      ++hits;
+      if (next[i] == kNever) {
+        cached.erase(it);  // not requested again: its room is free
+        continue;
+      }
+      it->second = next[i];
+    } else if (next[i] == kNever) {
+      continue;  // never requested again: not admitted
+    } else if (cached.size() == capacity) {
+      for (;;) {  // drop stale pairs: keys evicted, or requested since
+        auto top = cached.find(furthest.top().second);
+        if (top != cached.end() && top->second == furthest.top().first) break;
+        furthest.pop();
+      }
+      if (furthest.top().first < next[i]) continue;  // every cached key is needed sooner
+      cached.erase(furthest.top().second);
+      furthest.pop();
+      cached.emplace(key, next[i]);
+    } else {
+      cached.emplace(key, next[i]);
+    }
+    if (next[i] != kNever) furthest.emplace(next[i], key);
+  }
+  return hits;
+}
+
 void BM_HitRatio(benchmark::State& state, double s, bool scan, size_t capacity) {
   const std::vector<uint64_t> trace = Trace(s, scan);
   double cache_ratio = 0, lru_ratio = 0;
@@ -284,6 +345,95 @@ void BM_HitRatio(benchmark::State& state, double s, bool scan, size_t capacity) 
   }
   state.counters["s3fifo"] = cache_ratio;
   state.counters["lru"] = lru_ratio;
+  state.counters["belady"] = double(BeladyHits(trace, capacity)) / double(trace.size());
+}
+
+// The nanoseconds each call of `op` took, as the median and 99th percentile.
+template <typename Op>
+void Percentiles(benchmark::State& state, size_t calls, Op op) {
+  std::vector<double> ns(calls);
+  for (auto _ : state) {
+    for (double& t : ns) t = op();
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(calls));
+  std::sort(ns.begin(), ns.end());
+  state.counters["p50_ns"] = ns[ns.size() / 2];
+  state.counters["p99_ns"] = ns[ns.size() * 99 / 100];
+}
+
+double NanosSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - start).count();
+}
+
+void BM_Miss(benchmark::State& state) {
+  rcu::LookupCache<uint64_t, uint64_t> cache({.capacity = 1 << 16});
+  uint64_t fresh = 0;
+  for (; fresh < cache.capacity(); ++fresh) cache.Insert(KeyOf(fresh), fresh);
+  Percentiles(state, 100'000, [&] {
+    const auto start = std::chrono::steady_clock::now();
+    cache.GetOrLoad(KeyOf(fresh++), [](uint64_t key) { return key; });
+    return NanosSince(start);
+  });
+}
+
+void BM_MissWakeup(benchmark::State& state) {
+  rcu::LookupCache<uint64_t, uint64_t> cache({.capacity = 1024});
+  uint64_t key = 0;
+  Percentiles(state, 200, [&] {
+    ++key;
+    std::atomic<bool> loading{false};
+    std::chrono::steady_clock::time_point returned, woke;
+    std::thread waiter([&] {
+      while (!loading.load()) std::this_thread::yield();
+      cache.GetOrLoad(key, [](uint64_t) -> uint64_t { std::abort(); });  // waits: never loads
+      woke = std::chrono::steady_clock::now();
+    });
+    cache.GetOrLoad(key, [&](uint64_t k) {
+      loading = true;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));  // the waiter starts waiting
+      returned = std::chrono::steady_clock::now();
+      return k;
+    });
+    waiter.join();
+    return std::chrono::duration<double, std::nano>(woke - returned).count();
+  });
+}
+
+void BM_ConditionVariableWakeup(benchmark::State& state) {
+  Percentiles(state, 200, [&] {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool waiting = false, done = false;
+    std::chrono::steady_clock::time_point notified, woke;
+    std::thread waiter([&] {
+      std::unique_lock<std::mutex> lock(mu);
+      waiting = true;
+      cv.wait(lock, [&] { return done; });
+      woke = std::chrono::steady_clock::now();
+    });
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      std::lock_guard<std::mutex> lock(mu);
+      if (waiting) {
+        done = true;
+        notified = std::chrono::steady_clock::now();
+        break;
+      }
+    }
+    cv.notify_all();
+    waiter.join();
+    return std::chrono::duration<double, std::nano>(woke - notified).count();
+  });
+}
+
+// Prints the resident bytes per entry, beyond its key and value, that T adds full of 1M.
+template <typename T>
+void Memory(const char* name) {
+  const size_t before = rcu_bench::ResidentBytes();
+  T& t = Filled<T>();
+  if constexpr (requires { t.cache.domain(); }) t.cache.domain().Barrier();
+  const size_t after = rcu_bench::ResidentBytes();
+  std::printf("%s %.1f\n", name, double(after - before) / double(kKeys) - 2 * sizeof(uint64_t));
 }
 
 void RegisterHitRatios() {
@@ -314,15 +464,46 @@ int main(int argc, char** argv) {
       argv[i--] = argv[--argc];  // not benchmark's flag
     }
   }
-  RegisterHits<RcuCache>("rcu_lookup_cache");
-  RegisterHits<RcuHashMap>("rcu_hash_map_find");
-  RegisterHits<Sized<MutexLru>>("mutex_lru");
-  RegisterHits<Sized<ShardedLru>>("sharded_mutex_lru_16");
+  struct Structure {
+    const char* name;
+    void (*hits)(const char*);
+    void (*memory)(const char*);
+  };
   // A quarter more room for RocksDB's caches: their shards fill unevenly.
-  RegisterHits<Sized<RocksDbCache<false>, kKeys * 5 / 4>>("rocksdb_lru_cache");
-  RegisterHits<Sized<RocksDbCache<true>, kKeys * 5 / 4>>("rocksdb_hyper_clock_cache");
-  RegisterHits<Sized<TbbLru>>("tbb_concurrent_lru_cache");
+  using RocksLru = Sized<RocksDbCache<false>, kKeys * 5 / 4>;
+  using RocksHyperClock = Sized<RocksDbCache<true>, kKeys * 5 / 4>;
+  const Structure structures[] = {
+      {"rcu_lookup_cache", &RegisterHits<RcuCache>, &Memory<RcuCache>},
+      {"rcu_hash_map_find", &RegisterHits<RcuHashMap>, &Memory<RcuHashMap>},
+      {"mutex_lru", &RegisterHits<Sized<MutexLru>>, &Memory<Sized<MutexLru>>},
+      {"sharded_mutex_lru_16", &RegisterHits<Sized<ShardedLru>>, &Memory<Sized<ShardedLru>>},
+      {"rocksdb_lru_cache", &RegisterHits<RocksLru>, &Memory<RocksLru>},
+      {"rocksdb_hyper_clock_cache", &RegisterHits<RocksHyperClock>, &Memory<RocksHyperClock>},
+      {"tbb_concurrent_lru_cache", &RegisterHits<Sized<TbbLru>>, &Memory<Sized<TbbLru>>},
+  };
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--memory=", 9) != 0) continue;
+    for (const Structure& s : structures) {
+      if (argv[i] + 9 == std::string(s.name)) {
+        s.memory(s.name);
+        return 0;
+      }
+    }
+    std::fprintf(stderr, "unknown structure %s\n", argv[i] + 9);
+    return 2;
+  }
+  rcu_bench::AddBuildContext();
+  for (const Structure& s : structures) s.hits(s.name);
   RegisterHitRatios();
+  benchmark::RegisterBenchmark("miss/rcu_lookup_cache", BM_Miss)
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("miss_wakeup/rcu_lookup_cache", BM_MissWakeup)
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
+  benchmark::RegisterBenchmark("miss_wakeup/std_condition_variable", BM_ConditionVariableWakeup)
+      ->Iterations(1)
+      ->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   benchmark::RunSpecifiedBenchmarks();
   return 0;
