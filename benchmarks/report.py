@@ -23,7 +23,8 @@ import tempfile
 # The benchmark binaries, as passed by the Bazel target (runfiles paths), by name.
 BENCHMARKS = ("lockers_benchmark", "domain_benchmark", "reclamation_benchmark",
               "hash_map_benchmark", "list_benchmark", "copy_on_grow_array_benchmark",
-              "replace_map_benchmark", "prefix_map_benchmark", "ordered_map_benchmark")
+              "replace_map_benchmark", "prefix_map_benchmark", "ordered_map_benchmark",
+              "lookup_cache_benchmark")
 
 LOCKERS = ("std_mutex", "spinlock", "std_shared_mutex", "absl_mutex_reader", "seqlock",
            "shared_ptr_refcount", "rcu")
@@ -37,6 +38,12 @@ HASH_MAP_PEERS = ("xenium_vyukov_hash_map", "libcds_michael_hash_map", "tbb_conc
                   "liburcu_rculfhash", "libcuckoo_cuckoohash_map")
 HASH_MAP_BASELINES = ("std_unordered_map_shared_mutex", "std_unordered_map_mutex",
                       "absl_flat_hash_map_mutex")
+CACHES = ("rcu_lookup_cache", "rcu_hash_map_find", "rocksdb_hyper_clock_cache",
+          "rocksdb_lru_cache", "tbb_concurrent_lru_cache", "sharded_mutex_lru_16", "mutex_lru")
+CACHE_PEERS = ("rocksdb_hyper_clock_cache", "rocksdb_lru_cache", "tbb_concurrent_lru_cache")
+CACHE_BASELINES = ("sharded_mutex_lru_16", "mutex_lru")
+CACHE_TRACES = ("zipf0.7", "zipf0.9", "zipf1.1", "zipf0.9+scan")
+CACHE_CAPACITIES = (1000, 10000, 100000)
 # Repetitions of every benchmark: the report gives their median and spread.
 REPETITIONS = 3
 
@@ -190,6 +197,15 @@ def ratio(a, b):
     return "%.2fx" % (a / b) if b else "n/a"
 
 
+def versus(ours, get, names):
+    """Two table cells: the fastest of `names` (get(name) is its result, or None) with its name,
+    and `ours`'s ratio to it; both empty if none of them ran."""
+    found = max([(rate(get(n)), n) for n in names if get(n)] or [(None, None)])
+    if found[1] is None:
+        return ["", ""]
+    return ["%s (%s)" % (rate_cell(get(found[1])), found[1]), ratio(rate(ours), found[0])]
+
+
 # ---- the routing table and the ordered map ----------------------------------------------------
 
 CONTAINERS_III = ("prefix_map_benchmark", "ordered_map_benchmark")
@@ -291,6 +307,88 @@ def containers_iii_section(results, out, quick):
     return md
 
 
+def lookup_cache_section(results, bytes_per_entry, out):
+    """rcu::LookupCache: hits against the hash map and the deployed caches; hit ratios against
+    exact LRU and Belady's optimum; miss latencies; memory."""
+    hits, ratios = {}, {}
+    for keys in ("uniform", "zipf"):
+        for t in (1, 2, 16):
+            for c in CACHES:
+                b = results.get("hits/%s/%s/real_time/threads:%d" % (c, keys, t))
+                if b:
+                    hits[("%s, %d thread%s" % (keys, t, "s" if t > 1 else ""), c)] = rate(b)
+    for trace in CACHE_TRACES:
+        for cap in CACHE_CAPACITIES:
+            b = results.get("hit_ratio/%s/%d/iterations:1" % (trace, cap))
+            if b:
+                for policy in ("s3fifo", "lru", "belady"):
+                    ratios[("%s, %d entries" % (trace, cap), policy)] = b.get(policy, 0)
+    if not hits and not ratios:
+        return []
+    bar_chart(os.path.join(out, "lookup_cache_threads.svg"),
+              "Lookup cache, 1M uint64 entries, every lookup a hit: throughput against threads",
+              "hits per second, all threads (longer is better)",
+              sorted({g for g, _ in hits}, key=lambda g: (g.split(",")[0], int(g.split()[1]))),
+              list(CACHES), hits)
+    bar_chart(os.path.join(out, "lookup_cache_hit_ratio.svg"),
+              "Lookup cache: hit ratio against capacity (1M keys)",
+              "share of requests that hit (longer is better); belady: the offline optimum",
+              ["%s, %d entries" % (t, c) for t in CACHE_TRACES for c in CACHE_CAPACITIES],
+              ["s3fifo", "lru", "belady"], ratios, highlight="s3fifo")
+    md = ["## Lookup cache", "", "![lookup cache threads](lookup_cache_threads.svg)", "",
+          "![lookup cache hit ratio](lookup_cache_hit_ratio.svg)", "",
+          "`rcu::LookupCache<uint64_t, uint64_t>` full of 1M entries, every lookup a hit, beside "
+          "`rcu::HashMap::Find` on the same keys (what a cache in front of a map can reach), the "
+          "deployed caches (RocksDB's LRUCache and HyperClockCache through their `Cache` API, "
+          "TBB's `concurrent_lru_cache`) and the locked baselines (an LRU under one `std::mutex`, "
+          "LevelDB's 16 sharded ones). 16 threads run on the machine's cores.", "",
+          "| keys | threads | rcu cache | vs HashMap::Find | best peer | vs peer | "
+          "best baseline | vs baseline |", "|---|---|---|---|---|---|---|---|"]
+
+    def hit(c, keys, t):
+        return results.get("hits/%s/%s/real_time/threads:%d" % (c, keys, t))
+
+    for keys in ("uniform", "zipf"):
+        for t in (1, 2, 16):
+            ours = hit("rcu_lookup_cache", keys, t)
+            if not ours:
+                continue
+            def get(name):
+                return hit(name, keys, t)
+            ceiling = get("rcu_hash_map_find")
+            md.append("| %s | %d | %s | %s | %s |" % (
+                keys, t, rate_cell(ours), ratio(rate(ours), rate(ceiling)) if ceiling else "",
+                " | ".join(versus(ours, get, CACHE_PEERS) + versus(ours, get, CACHE_BASELINES))))
+    md += ["", "Hit ratio: one thread replays 10M requests over 1M keys through the cache "
+           "(S3-FIFO), an exact LRU of the same capacity, and Belady's offline optimum (the "
+           "ceiling); `+scan`: 100K never-repeated keys after every 1M requests.", "",
+           "| trace | capacity | S3-FIFO | LRU | S3-FIFO - LRU | Belady |", "|---|---|---|---|---|---|"]
+    for trace in CACHE_TRACES:
+        for cap in CACHE_CAPACITIES:
+            b = results.get("hit_ratio/%s/%d/iterations:1" % (trace, cap))
+            if b:
+                md.append("| %s | %d | %.1f%% | %.1f%% | %+.1f points | %.1f%% |" % (
+                    trace, cap, 100 * b.get("s3fifo", 0), 100 * b.get("lru", 0),
+                    100 * (b.get("s3fifo", 0) - b.get("lru", 0)), 100 * b.get("belady", 0)))
+    miss = results.get("miss/rcu_lookup_cache/iterations:1")
+    wake = results.get("miss_wakeup/rcu_lookup_cache/iterations:1")
+    floor = results.get("miss_wakeup/std_condition_variable/iterations:1")
+    if miss and wake and floor:
+        md += ["", "Misses: one thread missing alone (a loader that returns at once, a full "
+               "cache: load, publish, evict) adds p50 %.0f ns, p99 %.0f ns to its loader's time. "
+               "A thread waiting for another's load wakes p50 %.1f us, p99 %.1f us after the "
+               "loader returns (a condition variable's wake-up, timed alike: p50 %.1f us, p99 "
+               "%.1f us)." % (miss["p50_ns"], miss["p99_ns"], wake["p50_ns"] / 1e3,
+                              wake["p99_ns"] / 1e3, floor["p50_ns"] / 1e3, floor["p99_ns"] / 1e3)]
+    memory = [(c, bytes_per_entry["cache:" + c]) for c in CACHES if "cache:" + c in bytes_per_entry]
+    if memory:
+        md += ["", "Resident memory per entry beyond its key and value (16 bytes), each full of "
+               "1M entries alone in a child process (`lookup_cache_benchmark --memory=<name>`):",
+               "", "| structure | bytes per entry |", "|---|---|"]
+        md += ["| %s | %.1f |" % (c, v) for c, v in memory]
+    return md
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: tiny iteration times")
@@ -312,7 +410,8 @@ def main():
              "domain_benchmark", "reclamation_benchmark"] + \
             ["hash_map_benchmark:" + m for m in HASH_MAPS] + \
             ["list_benchmark", "copy_on_grow_array_benchmark", "replace_map_benchmark"] + \
-            list(CONTAINERS_III)
+            list(CONTAINERS_III) + \
+            ["lookup_cache_benchmark:hits", "lookup_cache_benchmark:(hit_ratio|miss|miss_wakeup)"]
     if args.only:
         steps = [s for s in steps if s.partition(":")[0] in args.only.split(",")]
     results, bytes_per_key, build = {}, {}, {}
@@ -322,11 +421,19 @@ def main():
         bench_args = ["--benchmark_filter=^%s/" % only] if only else []
         if args.quick and name == "domain_benchmark":
             bench_args.append("--benchmark_filter=ReadSection|SynchronizeNoReader")
-        bench_args += ["--benchmark_repetitions=%d" % (1 if args.quick else REPETITIONS),
+        # The hit ratios and latency percentiles are one run each (a replayed trace, and
+        # percentiles over many calls).
+        once = args.quick or only.startswith("(hit_ratio")
+        bench_args += ["--benchmark_repetitions=%d" % (1 if once else REPETITIONS),
                        "--benchmark_report_aggregates_only=true"]
+        if args.quick and name == "lookup_cache_benchmark":
+            bench_args.append("--trace_requests=20000")
         results.update(by_name(run_benchmark(binaries[name], bench_args, args.quick, build)))
         if name == "hash_map_benchmark":
             bytes_per_key[only] = memory_per_key(binaries[name], only)
+        if step == "lookup_cache_benchmark:hits":
+            for c in CACHES:
+                bytes_per_key["cache:" + c] = memory_per_key(binaries[name], c)
     expected = ["%s/uniform/%supdates/real_time/threads:%d" % (m, mix, t)
                 for m in HASH_MAPS for mix in ("0%", "1%", "10%", "50%") for t in (1, 2)
                 if mix == "0%" or m != "absl_flat_hash_map_unsynchronized"]
@@ -348,6 +455,7 @@ def main():
               "| machine | |", "|---|---|"]
         md += ["| %s | %s |" % (k, v) for k, v in info.items()] + [""]
         md += containers_iii_section(results, out, args.quick)
+        md += lookup_cache_section(results, bytes_per_key, out)
         path = os.path.join(out, "report_%s.md" % args.only.split(",")[0])
         with open(path, "w") as f:
             f.write("\n".join(md) + "\n")
@@ -490,15 +598,11 @@ def main():
     def hm(m, keys, mix, t):
         return results.get("%s/%s/%supdates/real_time/threads:%d" % (m, keys, mix, t))
 
-    def best(names, keys, mix, t):
-        found = [(rate(hm(n, keys, mix, t)), n) for n in names if hm(n, keys, mix, t)]
-        return max(found) if found else (None, None)
-
     md += ["", "## Hash map", "", "![hash map updates](hash_map_updates.svg)", "",
            "![hash map threads](hash_map_threads.svg)", "",
            "1M keys, medians of %d repetitions (± the coefficient of variation). For every row: "
            "rcu::HashMap (grown from empty, as a user's map is), the best concurrent peer "
-           "(xenium, libcds, TBB, liburcu's rculfhash), the best locked baseline, and for "
+           "(xenium, libcds, TBB, libcuckoo, liburcu's rculfhash), the best locked baseline, and for "
            "read-only rows the unsynchronized absl::flat_hash_map (the ceiling). Ratios above 1: "
            "rcu is faster." % (1 if args.quick else REPETITIONS), "",
            "| keys | updates | threads | rcu | best peer | rcu vs peer | best baseline | "
@@ -510,15 +614,13 @@ def main():
                 ours = hm("rcu_hash_map", keys, mix, t)
                 if not ours:
                     continue
-                peer, peer_name = best(HASH_MAP_PEERS, keys, mix, t)
-                base, base_name = best(HASH_MAP_BASELINES, keys, mix, t)
-                ceiling = hm("absl_flat_hash_map_unsynchronized", keys, mix, t)
-                md.append("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s |" % (
+                def get(name):
+                    return hm(name, keys, mix, t)
+                ceiling = get("absl_flat_hash_map_unsynchronized")
+                md.append("| %s | %s | %d | %s | %s | %s | %s |" % (
                     keys, mix, t, rate_cell(ours),
-                    "%s (%s)" % (rate_cell(hm(peer_name, keys, mix, t)), peer_name) if peer else "",
-                    ratio(rate(ours), peer) if peer else "",
-                    "%s (%s)" % (rate_cell(hm(base_name, keys, mix, t)), base_name) if base else "",
-                    ratio(rate(ours), base) if base else "",
+                    " | ".join(versus(ours, get, HASH_MAP_PEERS) +
+                               versus(ours, get, HASH_MAP_BASELINES)),
                     rate_cell(ceiling), ratio(rate(ours), rate(ceiling)) if ceiling else ""))
     md += ["", "Resident memory per key: each map built alone in a child process "
            "(`hash_map_benchmark --memory=<map>`), 1M uint64 keys and values, after its deferred "
@@ -583,6 +685,7 @@ def main():
                                                  for b in cells)))
 
     md += [""] + containers_iii_section(results, out, args.quick)
+    md += [""] + lookup_cache_section(results, bytes_per_key, out)
 
     with open(os.path.join(out, "report.md"), "w") as f:
         f.write("\n".join(md) + "\n")

@@ -7,9 +7,22 @@
 //   ./bazelw run -c opt //examples:lookup_service -- --serve --port=7000
 //
 // With no arguments it runs the demo on rcu::HashMap and on a std::unordered_map under
-// std::shared_mutex, each at every rate of --update_rates, and prints one line per run. --serve
+// std::shared_mutex, each at every rate of --update_rates. Each case runs --repeats times, in a
+// rotated order each round, after a warm-up round that is discarded (so that no case absorbs
+// the process's warm-up), and the demo prints each case's medians with their range. --serve
 // runs only the server (and the updater) until a client sends SHUTDOWN. Without -c opt the
 // figures are those of an unoptimized build.
+//
+// A slow backend with a cache in front: --backend_latency_us=N makes every GET that reaches the
+// store take N us more (a database or a remote service), and --cache=N adds, for each map, a
+// case with an rcu::LookupCache of N entries in front of it: GETs go through GetOrLoad (one
+// backend query per key however many connections miss it; a missing key is cached as missing),
+// SET and DEL write the store and then erase the key from the cache (a query in flight for the
+// key is not cached: the cache's K4). --key_skew=s draws the GETs' keys Zipf(s), as a real
+// service's are, instead of uniformly.
+//
+//   ./bazelw run -c opt //examples:lookup_service -- --backend_latency_us=100 --cache=10000
+//       --key_skew=0.99 --rate=20000 --update_rates=1000      (one line)
 //
 // The load generator is open loop: each connection sends GETs on a fixed schedule (--rate
 // requests a second in all), whether or not earlier answers have come back, and a request's
@@ -37,6 +50,7 @@
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -55,6 +69,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "rcu/containers/hash_map.h"
+#include "rcu/containers/lookup_cache.h"
 #include "rcu/domain.h"
 
 ABSL_FLAG(std::string, map, "both", "rcu, shared_mutex, or both (one run each)");
@@ -64,7 +79,11 @@ ABSL_FLAG(std::string, port_file, "", "write the port the server listens on to t
 ABSL_FLAG(int, keys, 100000, "keys loaded at start");
 ABSL_FLAG(int, connections, 4, "load generator connections");
 ABSL_FLAG(int, rate, 40000, "requests a second the load generator sends, over all connections");
-ABSL_FLAG(double, seconds, 2, "load generator run time per run");
+ABSL_FLAG(double, seconds, 1, "load generator run time per run");
+ABSL_FLAG(int, repeats, 3, "the demo: runs of each case (after one warm-up round)");
+ABSL_FLAG(int, backend_latency_us, 0, "time every GET that reaches the store takes more");
+ABSL_FLAG(int, cache, 0, "the demo: also run each map behind an rcu::LookupCache of N entries");
+ABSL_FLAG(double, key_skew, 0, "GET keys drawn Zipf(s); 0: uniformly");
 ABSL_FLAG(int, updates_per_second, 20000, "--serve: the updater's rate (0: no updater)");
 ABSL_FLAG(std::vector<std::string>, update_rates, std::vector<std::string>({"1000", "100000"}),
           "the demo: the updater's rates, one run per map and rate");
@@ -80,6 +99,8 @@ class Store {
   virtual void Set(uint64_t key, uint64_t value) = 0;
   virtual bool Del(uint64_t key) = 0;
   virtual std::string Stats() = 0;
+  // The share of GETs answered from a cache, or -1 for a store without one.
+  virtual double HitRatio() { return -1; }
 };
 
 class RcuStore : public Store {
@@ -126,6 +147,58 @@ class SharedMutexStore : public Store {
  private:
   std::shared_mutex mu_;
   std::unordered_map<uint64_t, uint64_t> map_;
+};
+
+// A store whose GETs take --backend_latency_us more: a backend behind a network.
+class SlowStore : public Store {
+ public:
+  SlowStore(std::unique_ptr<Store> backend, std::chrono::microseconds latency)
+      : backend_(std::move(backend)), latency_(latency) {}
+  std::optional<uint64_t> Get(uint64_t key) override {
+    std::this_thread::sleep_for(latency_);
+    return backend_->Get(key);
+  }
+  void Set(uint64_t key, uint64_t value) override { backend_->Set(key, value); }
+  bool Del(uint64_t key) override { return backend_->Del(key); }
+  std::string Stats() override { return backend_->Stats(); }
+
+ private:
+  const std::unique_ptr<Store> backend_;
+  const std::chrono::microseconds latency_;
+};
+
+// A store behind an rcu::LookupCache: GETs are answered from the cache, or loaded once per key
+// from the store (missing keys too: the value is an optional); writes go to the store, then
+// erase the key from the cache, which also keeps a load in flight for it from being cached.
+class CachedStore : public Store {
+ public:
+  CachedStore(std::unique_ptr<Store> backend, size_t entries)
+      : backend_(std::move(backend)), cache_({.capacity = entries}) {}
+  std::optional<uint64_t> Get(uint64_t key) override {
+    return cache_.GetOrLoad(key, [this](uint64_t k) { return backend_->Get(k); });
+  }
+  void Set(uint64_t key, uint64_t value) override {
+    backend_->Set(key, value);
+    cache_.Erase(key);
+  }
+  bool Del(uint64_t key) override {
+    const bool erased = backend_->Del(key);
+    cache_.Erase(key);
+    return erased;
+  }
+  std::string Stats() override {
+    const rcu::LookupCacheStats s = cache_.Stats();
+    return backend_->Stats() + " cache_hits=" + std::to_string(s.hits) +
+           " cache_misses=" + std::to_string(s.misses);
+  }
+  double HitRatio() override {
+    const rcu::LookupCacheStats s = cache_.Stats();
+    return s.hits + s.misses == 0 ? 0 : double(s.hits) / double(s.hits + s.misses);
+  }
+
+ private:
+  const std::unique_ptr<Store> backend_;  // destroyed after the cache (declared first)
+  rcu::LookupCache<uint64_t, std::optional<uint64_t>> cache_;
 };
 
 // ---- the server -----------------------------------------------------------------------------
@@ -327,6 +400,27 @@ struct LoadResult {
   std::vector<double> latencies_us;  // sorted
 };
 
+// The key of the next GET: uniform over [0, keys), or Zipf(--key_skew) (key 0 the hottest) from
+// ranks drawn once by inverse-CDF sampling.
+uint64_t NextKey(std::mt19937_64& rng, uint64_t keys) {
+  const double skew = absl::GetFlag(FLAGS_key_skew);
+  if (skew <= 0) return rng() % keys;
+  static const std::vector<uint32_t>* const ranks = [&] {
+    std::vector<double> cdf(keys);
+    double sum = 0;
+    for (uint64_t r = 0; r < keys; ++r) cdf[r] = (sum += std::pow(double(r + 1), -skew));
+    std::mt19937_64 draw(5);
+    std::uniform_real_distribution<double> uniform(0, sum);
+    auto* out = new std::vector<uint32_t>(1 << 20);
+    for (uint32_t& r : *out) {
+      r = static_cast<uint32_t>(std::lower_bound(cdf.begin(), cdf.end(), uniform(draw)) -
+                                cdf.begin());
+    }
+    return out;
+  }();
+  return (*ranks)[rng() % ranks->size()];
+}
+
 // One connection of the open-loop generator: a sender that follows the schedule (request i is
 // due at start + i * period; when it wakes late it sends every request due, pipelined) and a
 // receiver that takes the answers in order and measures each from its request's due time.
@@ -365,7 +459,7 @@ void RunConnection(int port, uint64_t keys, uint64_t seed, std::chrono::nanoseco
     batch.clear();
     uint64_t due = i;
     while (start + period * due <= now) {
-      batch += "GET " + std::to_string(rng() % keys) + "\n";
+      batch += "GET " + std::to_string(NextKey(rng, keys)) + "\n";
       ++due;
     }
     if (due > i) {
@@ -415,11 +509,23 @@ double Percentile(const std::vector<double>& sorted, double p) {
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
 }
 
-std::unique_ptr<Store> MakeStore(const std::string& kind) {
-  if (kind == "rcu") return std::make_unique<RcuStore>();
-  if (kind == "shared_mutex") return std::make_unique<SharedMutexStore>();
-  std::fprintf(stderr, "lookup_service: unknown --map=%s\n", kind.c_str());
-  std::exit(2);
+// The map `kind` ("rcu" or "shared_mutex"), slowed by --backend_latency_us, and behind a cache
+// of `cache` entries unless 0.
+std::unique_ptr<Store> MakeStore(const std::string& kind, size_t cache = 0) {
+  std::unique_ptr<Store> store;
+  if (kind == "rcu") {
+    store = std::make_unique<RcuStore>();
+  } else if (kind == "shared_mutex") {
+    store = std::make_unique<SharedMutexStore>();
+  } else {
+    std::fprintf(stderr, "lookup_service: unknown --map=%s\n", kind.c_str());
+    std::exit(2);
+  }
+  if (const int us = absl::GetFlag(FLAGS_backend_latency_us); us > 0) {
+    store = std::make_unique<SlowStore>(std::move(store), std::chrono::microseconds(us));
+  }
+  if (cache > 0) store = std::make_unique<CachedStore>(std::move(store), cache);
+  return store;
 }
 
 void Load(Store& store, uint64_t keys) {
@@ -446,25 +552,94 @@ int Serve() {
   return 0;
 }
 
-int Demo(const std::string& kind, int update_rate) {
-  auto store = MakeStore(kind);
+// One case of the demo, and what its runs measured.
+struct Case {
+  std::string map;
+  size_t cache = 0;
+  int update_rate = 0;
+  std::vector<double> answered_per_s, p50, p99, p999, applied_per_s, hit_ratio;
+};
+
+// One run of `c`; false if a request went unanswered.
+bool Run(Case& c) {
+  auto store = MakeStore(c.map, c.cache);
   const uint64_t keys = static_cast<uint64_t>(absl::GetFlag(FLAGS_keys));
   Load(*store, keys);
   LoadResult r;
   uint64_t updates = 0;
   {
     Server server(*store);
-    Updater updater(*store, keys, update_rate);
+    Updater updater(*store, keys, c.update_rate);
     r = GenerateLoad(server.port(), keys);
     updates = updater.applied();
   }
   const double answered = r.latencies_us.size();
-  std::printf("%-13s %9d %11.0f %11.0f %9.1f %9.1f %9.1f %9.0f\n", kind.c_str(), update_rate,
-              r.sent / r.seconds, answered / r.seconds, Percentile(r.latencies_us, 0.5),
-              Percentile(r.latencies_us, 0.99), Percentile(r.latencies_us, 0.999),
-              updates / r.seconds);
-  std::fflush(stdout);
-  return answered > 0 && answered == r.sent ? 0 : 1;
+  c.answered_per_s.push_back(answered / r.seconds);
+  c.p50.push_back(Percentile(r.latencies_us, 0.5));
+  c.p99.push_back(Percentile(r.latencies_us, 0.99));
+  c.p999.push_back(Percentile(r.latencies_us, 0.999));
+  c.applied_per_s.push_back(updates / r.seconds);
+  c.hit_ratio.push_back(store->HitRatio());
+  return answered > 0 && answered == r.sent;
+}
+
+// "median (lowest-highest)" of `v`, or the median alone for one run.
+std::string Spread(std::vector<double> v, const char* format) {
+  std::sort(v.begin(), v.end());
+  char median[32], low[32], high[32];
+  std::snprintf(median, sizeof(median), format, v[v.size() / 2]);
+  if (v.size() == 1) return median;
+  std::snprintf(low, sizeof(low), format, v.front());
+  std::snprintf(high, sizeof(high), format, v.back());
+  return std::string(median) + " (" + low + "-" + high + ")";
+}
+
+std::string Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return std::to_string(static_cast<int64_t>(v[v.size() / 2]));
+}
+
+int Demo() {
+  std::vector<Case> cases;
+  const std::string map = absl::GetFlag(FLAGS_map);
+  std::vector<size_t> caches = {0};  // without a cache, and with one if asked
+  if (const int cache = absl::GetFlag(FLAGS_cache); cache > 0) {
+    caches.push_back(static_cast<size_t>(cache));
+  }
+  for (const std::string& rate_text : absl::GetFlag(FLAGS_update_rates)) {
+    for (const char* kind : {"rcu", "shared_mutex"}) {
+      if (map != kind && map != "both") continue;
+      for (const size_t cache : caches) {
+        Case c;
+        c.map = kind;
+        c.cache = cache;
+        c.update_rate = std::atoi(rate_text.c_str());
+        cases.push_back(c);
+      }
+    }
+  }
+  bool ok = true;
+  for (Case c : cases) ok &= Run(c);  // the warm-up round, on copies: discarded
+  const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
+  for (int round = 0; round < repeats; ++round) {
+    for (size_t i = 0; i < cases.size(); ++i) ok &= Run(cases[(i + round) % cases.size()]);
+  }
+  std::printf("%-20s %9s %11s %-24s %-24s %-24s %9s %6s\n", "map", "updates/s", "answered/s",
+              "p50 us", "p99 us", "p99.9 us", "applied/s", "hits");
+  for (const Case& c : cases) {
+    const std::string name = c.map + (c.cache > 0 ? "+cache" : "");
+    std::vector<double> hits = c.hit_ratio;
+    std::sort(hits.begin(), hits.end());
+    char hit_text[16] = "-";
+    if (const double median = hits[hits.size() / 2]; median >= 0) {
+      std::snprintf(hit_text, sizeof(hit_text), "%.1f%%", 100 * median);
+    }
+    std::printf("%-20s %9d %11s %-24s %-24s %-24s %9s %6s\n", name.c_str(), c.update_rate,
+                Median(c.answered_per_s).c_str(), Spread(c.p50, "%.1f").c_str(),
+                Spread(c.p99, "%.1f").c_str(), Spread(c.p999, "%.1f").c_str(),
+                Median(c.applied_per_s).c_str(), hit_text);
+  }
+  return ok ? 0 : 1;
 }
 
 }  // namespace
@@ -474,18 +649,10 @@ int main(int argc, char** argv) {
   if (absl::GetFlag(FLAGS_serve)) return Serve();
   std::printf(
       "lookup_service: %d keys, %d connections on loopback, %d requests/s (open loop), %.1f s "
-      "per run\n\n",
+      "per run, %d runs of each case after a warm-up, medians (range)\n\n",
       absl::GetFlag(FLAGS_keys), absl::GetFlag(FLAGS_connections), absl::GetFlag(FLAGS_rate),
-      absl::GetFlag(FLAGS_seconds));
-  std::printf("%-13s %9s %11s %11s %9s %9s %9s %9s\n", "map", "updates/s", "sent/s", "answered/s",
-              "p50 us", "p99 us", "p99.9 us", "applied/s");
-  const std::string map = absl::GetFlag(FLAGS_map);
-  int rc = 0;
-  for (const std::string& rate_text : absl::GetFlag(FLAGS_update_rates)) {
-    const int rate = std::atoi(rate_text.c_str());
-    if (map == "rcu" || map == "both") rc |= Demo("rcu", rate);
-    if (map == "shared_mutex" || map == "both") rc |= Demo("shared_mutex", rate);
-  }
+      absl::GetFlag(FLAGS_seconds), std::max(1, absl::GetFlag(FLAGS_repeats)));
+  const int rc = Demo();
   std::printf("%s\n", rc == 0 ? "OK" : "FAILURE");
   return rc;
 }
