@@ -253,6 +253,8 @@ def containers_iii_expected(binaries):
 def containers_iii_section(results, out, quick):
     """The routing table (rcu::PrefixMap) and the ordered map (rcu::OrderedMap) against the
     locked structures a user would pick instead and against the same structure unsynchronized."""
+    if not any(results.get(churn_name(row[2], 0, 1)) for row in CONTAINERS_III_ROWS):
+        return []
     md = ["## Routing table and ordered map", "",
           "Reads per second (each thread: `churn`%% of its operations are updates, the rest "
           "reads; medians of %d repetitions). \"vs locked\" divides by the better locked baseline "

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -146,6 +147,82 @@ TEST(LookupCacheTest, TimeToLiveExpiresEntries) {
   EXPECT_EQ(loads, 1);
   EXPECT_EQ(cache.Stats().expirations, 1u);  // the expired entry was replaced
   EXPECT_EQ(cache.Get(1), 2u);
+}
+
+// Negative caching: a loader's "not found" (nullopt) lives 20 ms, a found value forever.
+TEST(LookupCacheTest, ExpireAfterGivesEachEntryItsOwnLifetime) {
+  Domain domain;
+  LookupCache<uint64_t, std::optional<uint64_t>> cache(
+      domain,
+      {.capacity = 10, .expire_after = [](const uint64_t&, const std::optional<uint64_t>& v) {
+         return v ? std::chrono::nanoseconds(0) : std::chrono::milliseconds(20);
+       }});
+  int loads = 0;
+  auto load = [&](uint64_t key) -> std::optional<uint64_t> {
+    ++loads;
+    if (key % 2 == 0) return std::nullopt;
+    return key * 10;
+  };
+  EXPECT_EQ(cache.GetOrLoad(1, load), 10u);
+  EXPECT_EQ(cache.GetOrLoad(2, load), std::nullopt);
+  EXPECT_EQ(cache.GetOrLoad(2, load), std::nullopt);  // the negative result is cached
+  EXPECT_EQ(loads, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));  // past 20 ms and a coarse tick
+  EXPECT_EQ(cache.GetOrLoad(1, load), 10u);                    // still cached
+  EXPECT_EQ(cache.GetOrLoad(2, load), std::nullopt);           // loaded again
+  EXPECT_EQ(loads, 3);
+  EXPECT_EQ(cache.Stats().expirations, 1u);
+}
+
+TEST(LookupCacheTest, ANegativeLifetimeThrowsAndCachesNothing) {
+  Domain domain;
+  Cache cache(domain, {.capacity = 10, .expire_after = [](const uint64_t&, const uint64_t& v) {
+                         return std::chrono::nanoseconds(v == 7 ? -1 : 0);
+                       }});
+  EXPECT_THROW(cache.Insert(1, 7), std::invalid_argument);
+  EXPECT_THROW(cache.GetOrLoad(2, [](uint64_t) { return uint64_t{7}; }), std::invalid_argument);
+  EXPECT_EQ(cache.size(), 0u);
+  EXPECT_EQ(cache.GetOrLoad(2, [](uint64_t) { return uint64_t{8}; }), 8u);  // no flight left
+}
+
+// refresh_after: the caller that finds the entry due reloads it; a caller meanwhile gets the old
+// value at once instead of waiting for the reload.
+TEST(LookupCacheTest, RefreshServesTheOldValueWhileOneCallerReloads) {
+  Domain domain;
+  Cache cache(domain, {.capacity = 10, .refresh_after = std::chrono::milliseconds(20)});
+  cache.Insert(1, 10);
+  EXPECT_EQ(cache.GetOrLoad(1, [](uint64_t) -> uint64_t { throw std::logic_error("fresh"); }), 10u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  std::atomic<bool> loading{false}, release{false};
+  std::thread refresher([&] {
+    EXPECT_EQ(cache.GetOrLoad(1,
+                              [&](uint64_t) {
+                                loading = true;
+                                while (!release) std::this_thread::yield();
+                                return uint64_t{11};
+                              }),
+              11u);
+  });
+  while (!loading) std::this_thread::yield();
+  EXPECT_EQ(cache.GetOrLoad(1, [](uint64_t) -> uint64_t { throw std::logic_error("waited"); }),
+            10u);
+  release = true;
+  refresher.join();
+  EXPECT_EQ(cache.Get(1), 11u);
+  EXPECT_EQ(cache.Stats().loads, 1u);
+}
+
+TEST(LookupCacheTest, AFailedRefreshKeepsTheOldValue) {
+  Domain domain;
+  Cache cache(domain, {.capacity = 10, .refresh_after = std::chrono::milliseconds(20)});
+  cache.Insert(1, 10);
+  std::this_thread::sleep_for(std::chrono::milliseconds(60));
+  EXPECT_EQ(cache.GetOrLoad(1, [](uint64_t) -> uint64_t { throw std::runtime_error("down"); }),
+            10u);
+  EXPECT_EQ(cache.Get(1), 10u);
+  EXPECT_EQ(cache.Stats().load_failures, 1u);
+  EXPECT_EQ(cache.GetOrLoad(1, [](uint64_t) { return uint64_t{12}; }), 12u);  // retried
+  EXPECT_EQ(cache.Get(1), 12u);
 }
 
 TEST(LookupCacheTest, StringKeysAreLookedUpByView) {
@@ -324,6 +401,34 @@ TEST(LookupCacheTest, HitsOnInlineEntriesCountUsesWhileTheIndexIsRebuilt) {
   stop = true;
   for (auto& r : readers) r.join();
   EXPECT_EQ(wrong.load(), 0u);
+}
+
+// fork() while another thread's load is in flight: that thread does not exist in the child, so
+// a child that misses the key loads it itself instead of waiting for the parent's load forever.
+TEST(LookupCacheTest, AChildOfForkLoadsAKeyTheParentWasLoading) {
+  if (testutil::ForkCannotStartThreads()) GTEST_SKIP() << "TSan and fork with threads";
+  if (testutil::kAllocatorForkUnsafe) GTEST_SKIP() << "ASan's allocator is not fork-safe";
+  Domain domain;
+  Cache cache(domain, {.capacity = 10});
+  std::atomic<bool> loading{false}, release{false};
+  std::thread loader([&] {
+    EXPECT_EQ(cache.GetOrLoad(1,
+                              [&](uint64_t) {
+                                loading = true;
+                                while (!release) std::this_thread::yield();
+                                return uint64_t{10};
+                              }),
+              10u);
+  });
+  while (!loading) std::this_thread::yield();
+  EXPECT_EQ(
+      testutil::RunChild(
+          [&] { return cache.GetOrLoad(1, [](uint64_t) { return uint64_t{42}; }) == 42 ? 0 : 1; },
+          std::chrono::seconds(5)),
+      testutil::ChildResult::kExitedZero);
+  release = true;
+  loader.join();
+  EXPECT_EQ(cache.Get(1), 10u);
 }
 
 // The lifecycle classes (tests/testing/container_lifecycle.h).

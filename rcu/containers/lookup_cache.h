@@ -19,7 +19,11 @@
 //               once (single flight); the others wait for it. A loader that throws hands the
 //               exception to every waiter and caches nothing. Call it outside every section of
 //               the cache's domain (K3): it may wait. A loader must not ask the cache for the
-//               key it is loading (K2: it would wait for itself).
+//               key it is loading (K2: it would wait for itself). Refresh (`refresh_after`):
+//               the first caller to find an entry due reloads it, the others get the old value
+//               meanwhile (no executor: the caller that triggers the reload pays for it).
+//               Negative results: cache a std::optional<T> and give nullopt its own lifetime
+//               with `expire_after`.
 // Eviction:     S3-FIFO (Yang et al., SOSP 2023): a small FIFO (a tenth of the capacity) that new
 //               keys enter, a main FIFO, and a ghost FIFO of the keys recently evicted from the
 //               small one. A key used again while in the small FIFO moves to the main one, as does
@@ -29,14 +33,17 @@
 // Bounds:       `capacity` is in charge units (an entry's charge is 1 unless Insert says);
 //               entries waiting for a grace period after removal are bounded by the domain's
 //               back-pressure (R12). Expired entries count until they are evicted or replaced.
-// Invalidation: Erase(key), EraseIf(pred), Clear() and time-to-live (`ttl`, read from the coarse
-//               monotonic clock: no clock read on a hit when ttl is off). No lookup that begins
+// Invalidation: Erase(key), EraseIf(pred), Clear() and time-to-live (`ttl`, or each entry's own
+//               with `expire_after`, read from the coarse monotonic clock: no clock read on a
+//               hit when neither is set). No lookup that begins
 //               after Erase returns sees the entry, and a load in flight for the key, or for any
 //               key across Clear(), does not publish its value (K4, the seed's bug).
 // Listener:     `on_removal(key, value, cause)` (evicted, expired, erased, replaced) runs after
 //               the cache's lock is released, before the entry is retired, inside a read-side
 //               section of the cache's domain (the value is read where readers read it): it may
 //               update the cache, but must not wait for a grace period (R4) or load (K3).
+// Lifecycle:    a child of fork() does not wait for a load whose thread stayed in the parent: it
+//               loads the key itself.
 // Progress:     Find/Peek wait-free; updates and misses take the cache's lock briefly (never
 //               while a loader or a listener runs); GetOrLoad waits for another thread's load.
 // Misuse:       K1 documented (ASan in the tests); K2 and K3 checked (K2 always: it would hang);
@@ -52,6 +59,7 @@
 #ifndef RCU_CONTAINERS_LOOKUP_CACHE_H_
 #define RCU_CONTAINERS_LOOKUP_CACHE_H_
 
+#include <pthread.h>
 #include <time.h>
 
 #include <algorithm>
@@ -83,6 +91,18 @@
 #include "rcu/version.h"
 
 namespace rcu {
+namespace container_internal {
+
+// How many times this process is a child of fork() (pthread_atfork bumps it in the child), so
+// that a cache in a child does not wait for a load whose thread stayed in the parent.
+inline uint64_t Forks() {
+  static std::atomic<uint64_t> forks{0};
+  [[maybe_unused]] static const int registered =
+      pthread_atfork(nullptr, nullptr, [] { forks.fetch_add(1, std::memory_order_relaxed); });
+  return forks.load(std::memory_order_relaxed);
+}
+
+}  // namespace container_internal
 
 // Why an entry left the cache (LookupCacheOptions::on_removal).
 enum class RemovalCause { kEvicted, kExpired, kErased, kReplaced };
@@ -105,6 +125,15 @@ struct LookupCacheOptions {
   size_t capacity = 1024;
   // How long an entry lives after it was inserted or loaded; zero: forever.
   std::chrono::nanoseconds ttl{0};
+  // Each entry's own lifetime (Caffeine's expireAfter), instead of `ttl` when set: an entry
+  // lives expire_after(key, value) after it was inserted or loaded (zero: forever; negative:
+  // std::invalid_argument from the insert or load). Negative caching: V = std::optional<T>,
+  // with a shorter lifetime for nullopt. Runs outside the cache's lock.
+  std::function<std::chrono::nanoseconds(const K&, const V&)> expire_after = nullptr;
+  // Refresh (Caffeine's refreshAfterWrite): a GetOrLoad that finds an entry older than this
+  // reloads it, while every other caller is served the old value without waiting; a reload that
+  // throws keeps the old value (and counts as a load failure). Zero: never.
+  std::chrono::nanoseconds refresh_after{0};
   // Called for every entry that leaves the cache, outside the cache's lock and inside a read-side
   // section of its domain.
   std::function<void(const K&, const V&, RemovalCause)> on_removal = nullptr;
@@ -174,19 +203,8 @@ class LookupCache {
   template <typename Q = K>
   const V* Find(const ReadGuard& guard, const KeyArg<Q>& key,
                 const internal::SourceLocation& where = internal::SourceLocation::current()) const {
-    const Entry* e = Live<Q>(guard, index_.hash_function()(key), key, where);
-    if (e == nullptr) {
-      Count(&Counters::misses);
-      return nullptr;
-    }
-    Count(&Counters::hits);
-    std::atomic_ref<uint8_t> uses = UsesOf(e->value);
-    // A load and a store, not an increment: two hits may count once (as in CLOCK), and a
-    // count at the cap is not written at all, so hot keys' lines stay shared.
-    if (const uint8_t n = uses.load(std::memory_order_relaxed); n < kMaxUses) {
-      uses.store(n + 1, std::memory_order_relaxed);
-    }
-    return &e->value.value;
+    const Entry* e = Use<Q>(guard, key, where);
+    return e == nullptr ? nullptr : &e->value.value;
   }
 
   // LookupCache::Peek()
@@ -213,8 +231,12 @@ class LookupCache {
   //
   // The value of `key`, loaded with `loader(key)` (which returns a V) when it is absent or
   // expired, once however many threads miss it together; the value is cached unless the key
-  // was erased (or the cache cleared) while it loaded. Rethrows what the loader threw, in
-  // every thread that waited for it. Needs a copyable V.
+  // was erased (or the cache cleared) while it loaded (or the cache could not allocate room
+  // for it). Rethrows what the loader threw (or expire_after, or V's copy), in every thread
+  // that waited for it. Waiters are woken before the value is published.
+  // With refresh_after, a caller that finds the entry due reloads it (unless a load of the key
+  // is already running) and returns the new value; the others return the old one meanwhile.
+  // Needs a copyable V.
   // Requires: the caller is not inside a section of the cache's domain (K3) and is not this
   // key's loader (K2).
   template <typename Loader>
@@ -225,43 +247,43 @@ class LookupCache {
                     "K3: LookupCache::GetOrLoad() inside a read-side section of the cache's "
                     "domain (it may wait for another thread's load, holding up grace periods)");
     }
-    if (std::optional<V> hit = Get(key)) return *std::move(hit);
+    std::optional<V> hit;  // with refresh_after: the old value, if the entry is due
+    {
+      ReadGuard guard(domain_);
+      if (const Entry* e = Use<K>(guard, key, where)) {
+        if (options_.refresh_after.count() == 0 ||
+            Now() < refresh_at_[e->value.id].load(std::memory_order_relaxed)) {
+          return e->value.value;
+        }
+        hit.emplace(e->value.value);
+      }
+    }
     std::shared_ptr<Flight> flight;
-    bool mine = false;
+    bool mine = true;
     {
       std::lock_guard<std::mutex> lock(flights_mu_);
-      std::shared_ptr<Flight>& slot = flights_[key];
-      if (slot == nullptr) {
-        slot = std::make_shared<Flight>();
-        slot->loader = std::this_thread::get_id();
-        mine = true;
-      } else if (slot->loader == std::this_thread::get_id()) {
+      auto it = flights_.find(key);
+      if (it != flights_.end() && it->second->forks != container_internal::Forks()) {
+        flights_.erase(it);  // a load the parent of this fork() child ran: its thread is not here
+        it = flights_.end();
+      }
+      if (it != flights_.end() && it->second->loader == std::this_thread::get_id()) {
         internal::Die(where,
                       "K2: a LookupCache loader asked the cache for the key it is loading (it "
                       "would wait for itself)");
       }
-      flight = slot;
+      if (it != flights_.end()) {
+        if (hit) return *std::move(hit);  // another thread reloads it: serve the old value
+        flight = it->second;
+        mine = false;
+      } else {
+        flight = std::make_shared<Flight>();
+        flight->loader = std::this_thread::get_id();
+        flights_.emplace(key, flight);
+      }
     }
     if (!mine) return Wait(*flight);
-    std::optional<V> value;
-    std::exception_ptr error;
-    try {
-      value.emplace(loader(key));
-    } catch (...) {
-      error = std::current_exception();
-    }
-    Count(error ? &Counters::load_failures : &Counters::loads);
-    if (value) Fill(key, *value, *flight, where);
-    {
-      std::lock_guard<std::mutex> lock(flights_mu_);
-      flights_.erase(key);
-      flight->value = value;
-      flight->error = error;
-      flight->done = true;
-    }
-    flight->done_cv.notify_all();
-    if (error) std::rethrow_exception(error);
-    return *std::move(value);
+    return Load(key, loader, std::move(flight), std::move(hit), where);
   }
 
   // LookupCache::Insert()
@@ -273,11 +295,9 @@ class LookupCache {
     if (charge > options_.capacity) {
       throw std::length_error("rcu::LookupCache::Insert: charge over the capacity");
     }
-    const int64_t expires = Expiry();
-    typename Table::Owned owned = Make(key, std::move(value));  // user code: no lock
-    std::unique_ptr<Node> node(new Node(key, index_.hash_function()(key), charge, expires));
+    Prepared prepared = Prepare(key, std::move(value), charge);
     Update(where, [&](Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-      Publish(std::move(node), owned, pending);
+      Publish(std::move(prepared.node), prepared.owned, pending);
     });
   }
 
@@ -441,7 +461,8 @@ class LookupCache {
 
   // One load in flight: its waiters sleep on done_cv (under flights_mu_).
   struct Flight {
-    std::thread::id loader;    // K2 (flights_mu_)
+    std::thread::id loader;                              // K2 (flights_mu_)
+    const uint64_t forks = container_internal::Forks();  // the process it runs in
     bool invalidated = false;  // K4: erased or cleared meanwhile (flights_mu_)
     bool done = false;
     std::optional<V> value;
@@ -473,8 +494,8 @@ class LookupCache {
     if (options.capacity == 0) {
       throw std::invalid_argument("rcu::LookupCache: capacity must be at least 1");
     }
-    if (options.ttl.count() < 0) {
-      throw std::invalid_argument("rcu::LookupCache: ttl must not be negative");
+    if (options.ttl.count() < 0 || options.refresh_after.count() < 0) {
+      throw std::invalid_argument("rcu::LookupCache: ttl and refresh_after must not be negative");
     }
     return options;
   }
@@ -485,7 +506,15 @@ class LookupCache {
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
   }
-  int64_t Expiry() const { return options_.ttl.count() == 0 ? 0 : Now() + options_.ttl.count(); }
+  // When an entry of `key` -> `value` inserted now expires (0: never). User code: no lock.
+  int64_t Expiry(const K& key, const V& value) const {
+    const std::chrono::nanoseconds life =
+        options_.expire_after ? options_.expire_after(key, value) : options_.ttl;
+    if (life.count() < 0) {
+      throw std::invalid_argument("rcu::LookupCache: expire_after returned a negative lifetime");
+    }
+    return life.count() == 0 ? 0 : Now() + life.count();
+  }
   static bool Expired(int64_t expires_ns) { return expires_ns != 0 && Now() >= expires_ns; }
   static bool Expired(const Node& n) { return Expired(n.expires_ns); }
 
@@ -501,11 +530,70 @@ class LookupCache {
     internal::CheckGuard(guard, domain_, "R1", "LookupCache::Find()", where);
     const Entry* e = index_.Find(hash, key);
     if (e == nullptr) return nullptr;
-    if (options_.ttl.count() != 0 &&
-        Expired(expiries_[e->value.id].load(std::memory_order_relaxed))) {
+    if (expires_ && Expired(expiries_[e->value.id].load(std::memory_order_relaxed))) {
       return nullptr;
     }
     return e;
+  }
+
+  // The live entry of `key`, counted as a hit and a use, or null, counted as a miss.
+  template <typename Q>
+  const Entry* Use(const ReadGuard& guard, const KeyArg<Q>& key,
+                   const internal::SourceLocation& where) const {
+    const Entry* e = Live<Q>(guard, index_.hash_function()(key), key, where);
+    if (e == nullptr) {
+      Count(&Counters::misses);
+      return nullptr;
+    }
+    Count(&Counters::hits);
+    std::atomic_ref<uint8_t> uses = UsesOf(e->value);
+    // A load and a store, not an increment: two hits may count once (as in CLOCK), and a
+    // count at the cap is not written at all, so hot keys' lines stay shared.
+    if (const uint8_t n = uses.load(std::memory_order_relaxed); n < kMaxUses) {
+      uses.store(n + 1, std::memory_order_relaxed);
+    }
+    return e;
+  }
+
+  // Runs `flight` (this thread's load of `key`): loads, caches, and hands the outcome to its
+  // waiters. A refresh (`old` holds the value being replaced) that fails returns the old value.
+  template <typename Loader>
+  V Load(const K& key, Loader& loader, std::shared_ptr<Flight> flight, std::optional<V> old,
+         const internal::SourceLocation& where) {
+    std::optional<V> value;
+    std::optional<Prepared> prepared;
+    std::exception_ptr error;
+    try {
+      value.emplace(loader(key));
+      Count(&Counters::loads);
+      prepared.emplace(Prepare(key, *value, 1));
+    } catch (...) {
+      if (!value) Count(&Counters::load_failures);
+      error = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(flights_mu_);
+      flight->value = value;
+      flight->error = error;
+      flight->done = true;
+    }
+    // The waiters go on while this thread publishes; the flight stays listed until then, so a
+    // caller that comes meanwhile takes the value from it instead of loading again.
+    flight->done_cv.notify_all();
+    if (prepared) {
+      try {
+        Fill(*std::move(prepared), *flight, where);
+      } catch (const std::bad_alloc&) {
+        // The cache could not make room for an id: the value is returned, not cached.
+      }
+    }
+    {
+      std::lock_guard<std::mutex> lock(flights_mu_);
+      flights_.erase(key);
+    }
+    if (error && old) return *std::move(old);
+    if (error) std::rethrow_exception(error);
+    return *std::move(value);
   }
 
   V Wait(Flight& flight) {
@@ -515,19 +603,27 @@ class LookupCache {
     return *flight.value;
   }
 
+  // An entry ready to publish: made before the cache's lock is taken (user code: expire_after,
+  // V's copy or move; allocations).
+  struct Prepared {
+    typename Table::Owned owned;
+    std::unique_ptr<Node> node;
+  };
+  Prepared Prepare(const K& key, V value, size_t charge) const {
+    const int64_t expires = Expiry(key, value);
+    return {Make(key, std::move(value)),
+            std::make_unique<Node>(key, index_.hash_function()(key), charge, expires)};
+  }
+
   // Publishes a loaded value unless its key was erased (or the cache cleared) while it loaded.
-  void Fill(const K& key, const V& value, const Flight& flight,
-            const internal::SourceLocation& where) {
-    const int64_t expires = Expiry();
-    typename Table::Owned owned = Make(key, V(value));
-    std::unique_ptr<Node> node(new Node(key, index_.hash_function()(key), 1, expires));
+  void Fill(Prepared prepared, const Flight& flight, const internal::SourceLocation& where) {
     Update(where, [&](Pending& pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
       bool invalidated;
       {
         std::lock_guard<std::mutex> flights_lock(flights_mu_);
         invalidated = flight.invalidated;
       }
-      if (!invalidated) Publish(std::move(node), owned, pending);
+      if (!invalidated) Publish(std::move(prepared.node), prepared.owned, pending);
     });
   }
 
@@ -536,7 +632,10 @@ class LookupCache {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     const uint32_t id = NewId();  // the only allocation before the first change
     node->id = EntryOf(owned).value.id = id;
-    if (options_.ttl.count() != 0) expiries_[id].store(node->expires_ns, std::memory_order_relaxed);
+    if (expires_) expiries_[id].store(node->expires_ns, std::memory_order_relaxed);
+    if (options_.refresh_after.count() != 0) {
+      refresh_at_[id].store(Now() + options_.refresh_after.count(), std::memory_order_relaxed);
+    }
     bool main = false;  // a replaced entry's place, or a remembered ghost's, is the main FIFO
     if (const Entry* e = Indexed(node->key)) {
       Node* old = nodes_[e->value.id];
@@ -626,7 +725,8 @@ class LookupCache {
       if (nodes_.size() == UINT32_MAX)
         throw std::length_error("rcu::LookupCache: too many entries");
       const auto id = static_cast<uint32_t>(nodes_.size());
-      if (options_.ttl.count() != 0) expiries_.Reserve(id);
+      if (expires_) expiries_.Reserve(id);
+      if (options_.refresh_after.count() != 0) refresh_at_.Reserve(id);
       free_ids_.reserve(nodes_.size() + 1);
       nodes_.push_back(nullptr);
       free_ids_.push_back(id);
@@ -689,6 +789,7 @@ class LookupCache {
 
   Domain& domain_;
   const Options options_;
+  const bool expires_ = options_.ttl.count() != 0 || options_.expire_after != nullptr;
   const size_t small_capacity_;
   Table index_;
   mutable UpdateMutex mu_;
@@ -700,7 +801,8 @@ class LookupCache {
   absl::flat_hash_map<K, std::shared_ptr<Flight>, Hash, Eq> flights_;
   std::vector<Node*> nodes_ ABSL_GUARDED_BY(mu_);        // by id; null: a free id
   std::vector<uint32_t> free_ids_ ABSL_GUARDED_BY(mu_);  // capacity: nodes_.size()
-  ById<int64_t> expiries_;                               // with a ttl: when each entry expires
+  ById<int64_t> expiries_;    // with a ttl or expire_after (expires_): when each entry expires
+  ById<int64_t> refresh_at_;  // with refresh_after: when each entry is due for a reload
   mutable std::array<Counters, kStripes> counters_;
 };
 
