@@ -7,29 +7,41 @@
 // specifics of others) and a default route. Lookup/churn:C: longest-prefix matches of random
 // destinations inside the table's prefixes, with C% of all operations route updates (two of
 // three a next-hop change, one of three a withdrawal or the re-announcement of the thread's last
-// withdrawn route), at 1 and 2 threads. Flavors:
+// withdrawn route), at 1 and 2 threads. The destinations are 4 Mi addresses drawn once, walked in
+// order by each thread (Destination() says why). Flavors:
 //   Rcu              rcu::PrefixMap, lookups in a read-side section;
 //   TrieRwLock       the same trie under std::shared_mutex (shared for lookups, exclusive for
 //                    updates): a rwlock-protected trie;
 //   LengthMapsRwLock one std::map per prefix length under std::shared_mutex, a lookup probing
 //                    the lengths present from the longest down: the hand-rolled std::map LPM;
 //   Unsynchronized   rcu::PrefixMap read with no section and no lock, no updates: the ceiling
-//                    (the same structure read without synchronization).
-// Memory/<flavor>: heap bytes per prefix (mallinfo2) after building the table.
+//                    (the same structure read without synchronization);
+//   RteLpm           DPDK 22.11's rte_lpm (DIR-24-8: a 64 MiB first level, one 4-byte load for
+//                    most lookups), the deployed anchor: lock-free readers that report a QSBR
+//                    quiescent state after each lookup, updates under a mutex, freed tbl8 groups
+//                    reclaimed through rte_rcu_qsbr (benchmarks/dpdk_flavors.h). Its next hop
+//                    is a 24-bit index; ours is the value itself.
+// Memory/<flavor>: heap bytes per prefix (mallinfo2; DPDK's heap for RteLpm) after building the
+// table.
 
 #include <malloc.h>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <shared_mutex>
 #include <vector>
 
 #include "benchmark/benchmark.h"
 #include "benchmarks/build_context.h"
 #include "benchmarks/churn_workload.h"
+#include "benchmarks/dpdk_flavors.h"
 #include "examples/internet_routes.h"
 #include "rcu/containers/address.h"
 #include "rcu/containers/prefix_map.h"
@@ -48,9 +60,22 @@ const std::vector<Ipv4Prefix>& Table() {
   return *table;
 }
 
+// 4 Mi destinations inside the table's prefixes, drawn once. Each thread walks them in order
+// from where its first lookup lands: the next address is a sequential, prefetched load, so what
+// a lookup costs is the structure's own memory accesses (as in DPDK's and Poptrie's harnesses).
 Ipv4Address Destination(uint64_t random) {
-  const auto& table = Table();
-  return rcu::examples::AddressIn(table[random % table.size()], random >> 20);
+  constexpr size_t kAddresses = size_t{1} << 22;
+  static const std::vector<Ipv4Address>* const addresses = [] {
+    auto* out = new std::vector<Ipv4Address>(kAddresses);
+    std::mt19937_64 rng(12);
+    for (Ipv4Address& a : *out) {
+      const uint64_t r = rng();
+      a = rcu::examples::AddressIn(Table()[r % Table().size()], r >> 20);
+    }
+    return out;
+  }();
+  thread_local size_t next = random;
+  return (*addresses)[next++ & (kAddresses - 1)];
 }
 
 struct Hop {
@@ -191,6 +216,61 @@ struct LengthMapsRwLock {
   }
 };
 
+// rte_lpm (see the top comment). tbl8 groups: one per /24 with longer prefixes, and room.
+constexpr uint32_t kLpmReaders = 64;
+rcu_bench::dpdk::Lpm* BuildLpm() {
+  auto* lpm = new rcu_bench::dpdk::Lpm(2 * kRoutes, 1 << 14, kLpmReaders);
+  lpm->Add(0, 0, 0);
+  uint32_t i = 0;
+  for (const auto& p : Table()) {
+    if (lpm->Add(static_cast<uint32_t>(p.address.ToInteger()), static_cast<uint8_t>(p.length),
+                 i++) != 0) {
+      std::abort();
+    }
+  }
+  return lpm;
+}
+
+struct RteLpm {
+  struct Map {
+    std::mutex mu;  // updates
+    std::unique_ptr<rcu_bench::dpdk::Lpm> lpm{BuildLpm()};
+  };
+  // A reader's QSBR registration, for the run (ids by benchmark thread: at most kLpmReaders).
+  struct ThreadState {
+    ThreadState() : reader(next++ % kLpmReaders) { Shared().lpm->Online(reader); }
+    ~ThreadState() { Shared().lpm->Offline(reader); }
+    static inline std::atomic<unsigned> next{0};
+    const unsigned reader;
+    ::Pending pending;
+  };
+  static constexpr bool kUpdates = true;
+  static Map& Shared() {
+    static Map* map = new Map;
+    return *map;
+  }
+  static uint32_t Read(Map& m, uint64_t random, ThreadState& state) {
+    const uint32_t hop = m.lpm->Lookup(static_cast<uint32_t>(Destination(random).ToInteger()));
+    m.lpm->Quiescent(state.reader);
+    return hop;
+  }
+  static void Update(Map& m, uint64_t random, ThreadState& state) {
+    const auto address = [](const Ipv4Prefix& p) {
+      return static_cast<uint32_t>(p.address.ToInteger());
+    };
+    Churn(
+        random, state.pending,
+        [&](const Ipv4Prefix& p, Hop h) {
+          std::lock_guard lock(m.mu);
+          m.lpm->Add(address(p), static_cast<uint8_t>(p.length), h.gateway & 0xFFFFFF);
+        },
+        [&](const Ipv4Prefix& p) {
+          std::lock_guard lock(m.mu);
+          return m.lpm->Delete(address(p), static_cast<uint8_t>(p.length)) == 0;
+        });
+  }
+};
+
 template <typename Flavor>
 void BM_Lookup(benchmark::State& state) {
   rcu_bench::RunChurn<Flavor>(state, static_cast<int>(state.range(0)));
@@ -213,7 +293,7 @@ void Churns(benchmark::internal::Benchmark* b) {
 }
 
 const bool kTableFirst = [] {
-  Table();  // built before any memory is measured
+  Destination(0);  // the table and the addresses, built before any memory is measured
   return true;
 }();
 
@@ -227,9 +307,19 @@ struct RcuLoaded {
 BENCHMARK(BM_Memory<RcuLoaded>)->Iterations(1);
 BENCHMARK(BM_Memory<TrieRwLock>)->Iterations(1);
 BENCHMARK(BM_Memory<LengthMapsRwLock>)->Iterations(1);
+
+void BM_MemoryRteLpm(benchmark::State& state) {
+  for (auto _ : state) {
+    auto* lpm = BuildLpm();
+    state.counters["bytes_per_prefix"] = static_cast<double>(lpm->bytes()) / kRoutes;
+    delete lpm;
+  }
+}
+BENCHMARK(BM_MemoryRteLpm)->Name("BM_Memory<RteLpm>")->Iterations(1);
 BENCHMARK(BM_Lookup<Rcu>)->Apply(Churns);
 BENCHMARK(BM_Lookup<TrieRwLock>)->Apply(Churns);
 BENCHMARK(BM_Lookup<LengthMapsRwLock>)->Apply(Churns);
+BENCHMARK(BM_Lookup<RteLpm>)->Apply(Churns);
 BENCHMARK(BM_Lookup<Unsynchronized>)
     ->ArgName("churn")
     ->Arg(0)
@@ -239,4 +329,10 @@ BENCHMARK(BM_Lookup<Unsynchronized>)
 
 }  // namespace
 
-int main(int argc, char** argv) { return rcu_bench::RunBenchmarks(argc, argv); }
+int main(int argc, char** argv) {
+  if (!rcu_bench::dpdk::Init()) {
+    std::fprintf(stderr, "prefix_map_benchmark: DPDK's rte_eal_init failed\n");
+    return 1;
+  }
+  return rcu_bench::RunBenchmarks(argc, argv);
+}

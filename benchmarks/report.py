@@ -224,8 +224,11 @@ CONTAINERS_III_ROWS = (
 CONTAINERS_III_CEILINGS = {"BM_Find<Unsynchronized<false>>": "BM_Find<BtreeUnsync<false>>",
                            "BM_Scan<Unsynchronized<true>>": "BM_Scan<BtreeUnsync<true>>"}
 # Concurrent peers with the same workload (libcds's skip list has no lower_bound: no scans).
-CONTAINERS_III_PEERS = {"BM_Find<Rcu<false>>": "BM_Find<LibcdsSkipList>"}
+# rcu flavor -> (the deployed peer's benchmark, its name in the table and chart).
+CONTAINERS_III_PEERS = {"BM_Find<Rcu<false>>": ("BM_Find<LibcdsSkipList>", "libcds SkipListMap"),
+                        "BM_Lookup<Rcu>": ("BM_Lookup<RteLpm>", "DPDK rte_lpm")}
 CHURNS = (0, 1, 10)
+PREFIX_MAP_MEMORY = ("RcuLoaded", "TrieRwLock", "LengthMapsRwLock", "RteLpm")
 
 
 def churn_name(flavor, churn, threads):
@@ -243,10 +246,9 @@ def containers_iii_expected(binaries):
             if ceiling in CONTAINERS_III_CEILINGS:
                 names.append(churn_name(CONTAINERS_III_CEILINGS[ceiling], 0, t))
             if ours in CONTAINERS_III_PEERS:
-                names += [churn_name(CONTAINERS_III_PEERS[ours], c, t) for c in CHURNS]
+                names += [churn_name(CONTAINERS_III_PEERS[ours][0], c, t) for c in CHURNS]
     if "prefix_map_benchmark" in binaries:
-        names += ["BM_Memory<%s>/iterations:1" % f for f in ("RcuLoaded", "TrieRwLock",
-                                                             "LengthMapsRwLock")]
+        names += ["BM_Memory<%s>/iterations:1" % f for f in PREFIX_MAP_MEMORY]
     return names
 
 
@@ -280,15 +282,15 @@ def containers_iii_section(results, out, quick):
                 for b in baselines:
                     values[(group, b.split("<", 1)[1][:-1])] = rate(results[churn_name(b, churn, t)])
         if ours in CONTAINERS_III_PEERS:
-            peer = CONTAINERS_III_PEERS[ours]
+            peer, peer_name = CONTAINERS_III_PEERS[ours]
             for churn in CHURNS:
                 for t in (1, 2):
                     theirs = results[churn_name(peer, churn, t)]
-                    md.append("| %d%% (peer: libcds SkipListMap) | %d | | %s | %s | | |" % (
-                        churn, t, rate_cell(theirs),
+                    md.append("| %d%% (peer: %s) | %d | | %s | %s | | |" % (
+                        churn, peer_name, t, rate_cell(theirs),
                         ratio(rate(results[churn_name(ours, churn, t)]), rate(theirs))))
                     group = "%d%% churn, %d thread%s" % (churn, t, "s" if t > 1 else "")
-                    values[(group, "LibcdsSkipList")] = rate(theirs)
+                    values[(group, peer_name)] = rate(theirs)
         if ceiling in CONTAINERS_III_CEILINGS:
             for t in (1, 2):
                 other = results[churn_name(CONTAINERS_III_CEILINGS[ceiling], 0, t)]
@@ -296,15 +298,15 @@ def containers_iii_section(results, out, quick):
                     t, rate_cell(other), ratio(rate(results[churn_name(ours, 0, t)]), rate(other))))
         chart = "containers_iii_%s.svg" % ours.split("<")[0][3:].lower()
         series = ["rcu"] + [b.split("<", 1)[1][:-1] for b in baselines] + \
-            (["LibcdsSkipList"] if ours in CONTAINERS_III_PEERS else [])
+            ([CONTAINERS_III_PEERS[ours][1]] if ours in CONTAINERS_III_PEERS else [])
         bar_chart(os.path.join(out, chart), title, "reads per second (longer is better)",
                   ["%d%% churn, %d thread%s" % (c, t, "s" if t > 1 else "")
                    for c in CHURNS for t in (1, 2)], series, values)
         md += ["", "![%s](%s)" % (title, chart), ""]
-    memory = [(f, results.get("BM_Memory<%s>/iterations:1" % f)) for f in
-              ("RcuLoaded", "TrieRwLock", "LengthMapsRwLock")]
+    memory = [(f, results.get("BM_Memory<%s>/iterations:1" % f)) for f in PREFIX_MAP_MEMORY]
     if all(m for _, m in memory):
-        md += ["Heap bytes per prefix after loading the table (`mallinfo2`): " + ", ".join(
+        md += ["Heap bytes per prefix after loading the table (`mallinfo2`; DPDK's heap for "
+               "RteLpm): " + ", ".join(
             "%s %.0f" % (f, m["bytes_per_prefix"]) for f, m in memory) + ".", ""]
     return md
 

@@ -93,6 +93,12 @@ _ROCKSDB = {
     ":rocksdb": "rocksdb",
 }
 
+# DPDK's rte_lpm, a peer of rcu::PrefixMap (headers under /usr/include/dpdk: the benchmark's
+# dpdk_flavors library adds them).
+_DPDK = {
+    ":dpdk": "libdpdk",
+}
+
 def rcu_system_deps():
     """Declares the system-package repositories (offline), except those already declared."""
     for name, targets, package in [
@@ -105,6 +111,7 @@ def rcu_system_deps():
         ("xenium", _XENIUM, "libxenium-dev"),
         ("libcuckoo", _LIBCUCKOO, "libcuckoo-dev"),
         ("rocksdb", _ROCKSDB, "librocksdb-dev"),
+        ("dpdk", _DPDK, "libdpdk-dev"),
     ]:
         if not native.existing_rule(name):
             system_library(
