@@ -1,12 +1,11 @@
 #include "benchmarks/dpdk_flavors.h"
 
-#include <sched.h>
-
 #include <rte_eal.h>
 #include <rte_lcore.h>
 #include <rte_lpm.h>
 #include <rte_malloc.h>
 #include <rte_rcu_qsbr.h>
+#include <sched.h>
 
 #include <atomic>
 #include <cstdio>
@@ -31,10 +30,8 @@ size_t HeapBytes() {
 
 bool Init() {
   static const bool ok = [] {
-    const char* args[] = {"prefix_map_benchmark", "--no-huge",        "--no-pci",
-                          "-m",                   "512",              "--no-telemetry",
-                          "--no-shconf",          "--log-level=error", "-l",
-                          "0"};
+    const char* args[] = {"prefix_map_benchmark", "--no-huge",   "--no-pci",          "-m", "512",
+                          "--no-telemetry",       "--no-shconf", "--log-level=error", "-l", "0"};
     // rte_eal_init pins the calling thread to lcore 0's CPU, and every thread it starts later
     // would inherit that: the benchmark's threads must run on every CPU, as without DPDK.
     cpu_set_t cpus;
@@ -85,6 +82,10 @@ int Lpm::Delete(uint32_t address, uint8_t depth) { return rte_lpm_delete(lpm_, a
 uint32_t Lpm::Lookup(uint32_t address) const {
   uint32_t next_hop;
   return rte_lpm_lookup(lpm_, address, &next_hop) == 0 ? next_hop : UINT32_MAX;
+}
+
+void Lpm::LookupBulk(const uint32_t* addresses, uint32_t* hops, unsigned n) const {
+  rte_lpm_lookup_bulk(lpm_, addresses, hops, n);
 }
 
 void Lpm::Online(unsigned reader) {

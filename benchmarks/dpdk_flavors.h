@@ -36,6 +36,8 @@ class Lpm {
   int Delete(uint32_t address, uint8_t depth);
   // The next hop of the longest match of `address`, or UINT32_MAX if none.
   uint32_t Lookup(uint32_t address) const;
+  // rte_lpm_lookup_bulk: hops[i] for addresses[i], i < n (DPDK's flags in the top bits).
+  void LookupBulk(const uint32_t* addresses, uint32_t* hops, unsigned n) const;
 
   // A reader thread: Online before its first lookup, Quiescent after each, Offline at the end.
   void Online(unsigned reader);

@@ -21,6 +21,9 @@
 //                    quiescent state after each lookup, updates under a mutex, freed tbl8 groups
 //                    reclaimed through rte_rcu_qsbr (benchmarks/dpdk_flavors.h). Its next hop
 //                    is a 24-bit index; ours is the value itself.
+// LookupBatch/<flavor>: no churn, lookups in batches of 64 destinations: PrefixMap's batch
+// Lookup (one section a batch, the walks interleaved) against rte_lpm_lookup_bulk (a quiescent
+// state a batch); items are lookups.
 // Memory/<flavor>: heap bytes per prefix (mallinfo2; DPDK's heap for RteLpm) after building the
 // table.
 
@@ -271,6 +274,38 @@ struct RteLpm {
   }
 };
 
+constexpr size_t kBurst = 64;
+
+void BM_LookupBatchRcu(benchmark::State& state) {
+  const Trie& trie = Rcu::Shared();
+  std::array<Ipv4Address, kBurst> addresses;
+  std::array<const Trie::Entry*, kBurst> out;
+  uint64_t sum = 0, random = static_cast<uint64_t>(state.thread_index()) << 40;
+  for (auto _ : state) {
+    for (Ipv4Address& a : addresses) a = Destination(random++);
+    rcu::ReadGuard guard;
+    trie.Lookup(guard, addresses, out);
+    for (const Trie::Entry* e : out) sum += e->value.gateway;
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
+}
+
+void BM_LookupBatchRteLpm(benchmark::State& state) {
+  RteLpm::Map& map = RteLpm::Shared();
+  RteLpm::ThreadState reader;
+  std::array<uint32_t, kBurst> addresses, hops;
+  uint64_t sum = 0, random = static_cast<uint64_t>(state.thread_index()) << 40;
+  for (auto _ : state) {
+    for (uint32_t& a : addresses) a = static_cast<uint32_t>(Destination(random++).ToInteger());
+    map.lpm->LookupBulk(addresses.data(), hops.data(), kBurst);
+    map.lpm->Quiescent(reader.reader);
+    for (uint32_t h : hops) sum += h;
+  }
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * kBurst));
+}
+
 template <typename Flavor>
 void BM_Lookup(benchmark::State& state) {
   rcu_bench::RunChurn<Flavor>(state, static_cast<int>(state.range(0)));
@@ -320,6 +355,12 @@ BENCHMARK(BM_Lookup<Rcu>)->Apply(Churns);
 BENCHMARK(BM_Lookup<TrieRwLock>)->Apply(Churns);
 BENCHMARK(BM_Lookup<LengthMapsRwLock>)->Apply(Churns);
 BENCHMARK(BM_Lookup<RteLpm>)->Apply(Churns);
+BENCHMARK(BM_LookupBatchRcu)->Name("BM_LookupBatch<Rcu>")->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_LookupBatchRteLpm)
+    ->Name("BM_LookupBatch<RteLpm>")
+    ->Threads(1)
+    ->Threads(2)
+    ->UseRealTime();
 BENCHMARK(BM_Lookup<Unsynchronized>)
     ->ArgName("churn")
     ->Arg(0)

@@ -303,6 +303,14 @@ def containers_iii_section(results, out, quick):
                   ["%d%% churn, %d thread%s" % (c, t, "s" if t > 1 else "")
                    for c in CHURNS for t in (1, 2)], series, values)
         md += ["", "![%s](%s)" % (title, chart), ""]
+    batch = [(t, results.get("BM_LookupBatch<Rcu>/real_time/threads:%d" % t),
+              results.get("BM_LookupBatch<RteLpm>/real_time/threads:%d" % t)) for t in (1, 2)]
+    if all(ours and theirs for _, ours, theirs in batch):
+        md += ["Batch lookups (64 destinations a batch, no churn): PrefixMap's batch `Lookup` "
+               "against `rte_lpm_lookup_bulk`: " + "; ".join(
+                   "%d thread%s %s against %s (%s)" % (
+                       t, "s" if t > 1 else "", rate_cell(ours), rate_cell(theirs),
+                       ratio(rate(ours), rate(theirs))) for t, ours, theirs in batch) + ".", ""]
     memory = [(f, results.get("BM_Memory<%s>/iterations:1" % f)) for f in PREFIX_MAP_MEMORY]
     if all(m for _, m in memory):
         md += ["Heap bytes per prefix after loading the table (`mallinfo2`; DPDK's heap for "

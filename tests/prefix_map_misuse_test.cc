@@ -234,6 +234,19 @@ TEST(PrefixMapMisuseTest, P3PrefixLongerThanItsAddressAborts) {
   EXPECT_DEATH(map.Erase(V4(Ipv4Address::FromInteger(0), -1)), "P3: a prefix of length -1");
 }
 
+void BatchIntoTooFewResults() {
+  PrefixMap<Ipv4Address, int> map;
+  std::vector<Ipv4Address> addresses(17);
+  std::vector<const PrefixMap<Ipv4Address, int>::Entry*> out(16);
+  ReadGuard guard;
+  map.Lookup(guard, addresses, out);
+}
+
+TEST(PrefixMapMisuseTest, P4BatchLookupIntoTooFewResultsAborts) {
+  EXPECT_DEATH(BatchIntoTooFewResults(),
+               "P4: a batch Lookup\\(\\) of 17 addresses into 16 results");
+}
+
 TEST(PrefixMapMisuseTest, R1LookupWithAnotherDomainsGuardAborts) {
   Domain mine, other;
   PrefixMap<Ipv4Address, int> map(mine);

@@ -64,7 +64,8 @@ TEST(PrefixMapTest, LongestMatchDefaultRouteAndErase) {
 }
 
 // Random inserts, assignments and erases, against a brute-force longest match, for IPv4, IPv6
-// and a 16-bit string; lookups at random addresses and inside the stored prefixes.
+// and a 16-bit string; lookups at random addresses and inside the stored prefixes, one by one
+// and in batches (which must agree: 10 copies of each step's probes, across batch boundaries).
 template <typename Address>
 void CheckAgainstBruteForce(int max_length_bias, uint64_t seed) {
   Domain domain;
@@ -91,6 +92,8 @@ void CheckAgainstBruteForce(int max_length_bias, uint64_t seed) {
       const Prefix<Address> p = stored[rng() % stored.size()];
       EXPECT_EQ(map.Erase(p), reference.erase({p.address.bytes(), p.length}) == 1);
     }
+    std::vector<Address> probes;
+    std::vector<const typename PrefixMap<Address, uint64_t>::Entry*> singles;
     for (int probe = 0; probe < 4; ++probe) {
       Address a = random_address();
       if (probe % 2 == 0 && !stored.empty()) {  // inside a stored prefix
@@ -114,12 +117,22 @@ void CheckAgainstBruteForce(int max_length_bias, uint64_t seed) {
       }
       ReadGuard guard(domain);
       const auto* e = map.Lookup(guard, a);
+      probes.push_back(a);
+      singles.push_back(e);
       ASSERT_EQ(e == nullptr, expected == nullptr) << "step " << step;
       if (e != nullptr) {
         EXPECT_EQ(e->value, *expected) << "step " << step;
         EXPECT_EQ(e->prefix.length, best);
         EXPECT_TRUE(e->prefix.Contains(a));
       }
+    }
+    std::vector<Address> batch;
+    for (int copy = 0; copy < 10; ++copy) batch.insert(batch.end(), probes.begin(), probes.end());
+    std::vector<const typename PrefixMap<Address, uint64_t>::Entry*> out(batch.size() + 1);
+    ReadGuard guard(domain);
+    map.Lookup(guard, batch, out);
+    for (size_t i = 0; i < batch.size(); ++i) {
+      ASSERT_EQ(out[i], singles[i % singles.size()]) << "step " << step << " address " << i;
     }
   }
   EXPECT_EQ(map.size(), reference.size());

@@ -9,7 +9,8 @@
 // ACLs by source network, GeoIP-style range tables. For exact keys use rcu::HashMap.
 //
 // Read side:    `Lookup(guard, address)` returns the entry of the longest prefix that contains
-//               `address` (a `const Entry*`, with `prefix` and `value`, or null);
+//               `address` (a `const Entry*`, with `prefix` and `value`, or null); the batch
+//               `Lookup(guard, addresses, out)` answers many with their walks interleaved;
 //               `Find(guard, prefix)` the entry of exactly that prefix. Both stay valid until
 //               the guard's outermost section ends (P2: do not keep them longer; copy the value).
 // Consistency:  (P1) every update changes the table one slot at a time, and each slot goes from
@@ -54,7 +55,8 @@
 // Values:       any move-constructible V, move-only types included. Every update gives the
 //               strong guarantee (allocation happens before anything is published).
 // Misuse:       P1 by construction; P2 (documentation; ASan in the tests); P3 (a prefix longer
-//               than the address, or negative: aborts, always); R1 (a lookup needs a ReadGuard
+//               than the address, or negative: aborts, always); P4 (a batch Lookup() with fewer
+//               results than addresses: aborts, always); R1 (a lookup needs a ReadGuard
 //               of the map's domain: compile time for the token, debug check for the domain).
 //
 // Example:
@@ -71,10 +73,12 @@
 #ifndef RCU_CONTAINERS_PREFIX_MAP_H_
 #define RCU_CONTAINERS_PREFIX_MAP_H_
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
 #include <memory>
+#include <span>
 #include <utility>
 #include <vector>
 
@@ -126,6 +130,50 @@ class PrefixMap {
       node = slot.child.load(std::memory_order_acquire);                          // [P]
     }
     return best;
+  }
+
+  // PrefixMap::Lookup() (batch)
+  //
+  // out[i] = Lookup(guard, addresses[i]) for every i, with the walks interleaved: each round
+  // advances up to kBatch walks by one level and prefetches the slots of their next level, so
+  // their cache misses overlap instead of following one another (the idea of rte_lpm's and
+  // rte_fib's bulk lookups). Use it where addresses come in bursts (a packet batch); one section
+  // covers the whole batch. Wait-free.
+  // Requires: out.size() >= addresses.size() (P4, checked in every build).
+  static constexpr size_t kBatch = 16;
+  void Lookup(const ReadGuard& guard, std::span<const Address> addresses,
+              std::span<const Entry*> out,
+              const internal::SourceLocation& where = internal::SourceLocation::current()) const {
+    internal::CheckGuard(guard, domain_, "R1", "PrefixMap::Lookup()", where);
+    if (out.size() < addresses.size()) {
+      internal::Die(where, "P4: a batch Lookup() of %zu addresses into %zu results",
+                    addresses.size(), out.size());
+    }
+    const Entry* fallback = default_.load(std::memory_order_acquire);  // [P] read side
+    for (size_t base = 0; base < addresses.size(); base += kBatch) {
+      const size_t n = std::min(kBatch, addresses.size() - base);
+      const Address* address = addresses.data() + base;
+      const Entry** best = out.data() + base;
+      std::array<const Node*, kBatch> node;
+      for (size_t i = 0; i < n; ++i) {
+        node[i] = &root_;
+        best[i] = fallback;
+      }
+      for (int depth = 0; depth < kDepth; ++depth) {
+        bool walking = false;
+        for (size_t i = 0; i < n; ++i) {
+          if (node[i] == nullptr) continue;
+          const Slot& slot = node[i]->slots[address[i].Nibble(depth)];
+          if (const Entry* e = slot.route.load(std::memory_order_acquire)) best[i] = e;  // [P]
+          node[i] = slot.child.load(std::memory_order_acquire);                          // [P]
+          if (node[i] != nullptr && depth + 1 < kDepth) {
+            __builtin_prefetch(&node[i]->slots[address[i].Nibble(depth + 1)]);
+            walking = true;
+          }
+        }
+        if (!walking) break;
+      }
+    }
   }
 
   // PrefixMap::Find()

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <utility>
+#include <vector>
 
 #include "rcu/containers/address.h"
 #include "rcu/containers/prefix_map.h"
@@ -78,6 +79,19 @@ void Run(FuzzInput& in, rcu::Domain& domain) {
         });
         RCU_FUZZ_CHECK(seen == model.routes);
         RCU_FUZZ_CHECK(map.size() == model.routes.size());
+        // A batch of up to 33 addresses near this one (across the batch's groups of 16).
+        std::vector<rcu::Ipv4Address> batch;
+        for (int i = 0; i <= length; ++i) {
+          batch.push_back(
+              rcu::Ipv4Address::FromInteger(address + static_cast<uint32_t>(i) * 0x101));
+        }
+        std::vector<const rcu::PrefixMap<rcu::Ipv4Address, int>::Entry*> out(batch.size());
+        map.Lookup(guard, batch, out);
+        for (size_t i = 0; i < batch.size(); ++i) {
+          const int* want = model.Lookup(static_cast<uint32_t>(batch[i].ToInteger()));
+          RCU_FUZZ_CHECK((out[i] != nullptr) == (want != nullptr));
+          if (out[i] != nullptr) RCU_FUZZ_CHECK(out[i]->value == *want);
+        }
         break;
       }
     }
