@@ -5,6 +5,8 @@
 // The storage type of deferred callbacks: `rcu::CallbackHead`, the kernel's `struct rcu_head`,
 // embedded in an object so that queueing a callback for it (`domain.Call(&obj->head, fn)`, in
 // domain.h) never allocates, and `rcu::ContainerOf()` to get from the head back to the object.
+// Where an allocation per callback is fine, `domain.Call([captures] { ... })` takes any
+// function object instead (folly's call(f)).
 // For "unpublish, then delete after readers are done" use `Domain::Retire(p)` (no base class) or
 // `rcu::Retirable` (retirable.h); use CallbackHead when the deferred work is more than a delete.
 //
@@ -21,6 +23,7 @@
 #ifndef RCU_CALLBACK_H_
 #define RCU_CALLBACK_H_
 
+#include <memory>
 #include <type_traits>
 
 #include "rcu/version.h"
@@ -52,6 +55,16 @@ void DeleteErased(void* p) {
                 "rcu::CallbackHead and use Domain::Call()");
   Deleter()(static_cast<T*>(p));
 }
+
+// What Domain::Call(fn) queues: the function object, run and freed after a grace period.
+template <typename Fn>
+struct HeldCallback {
+  Fn fn;
+  static void Run(void* p) noexcept {  // a throwing callback terminates (R8)
+    std::unique_ptr<HeldCallback> held(static_cast<HeldCallback*>(p));
+    held->fn();
+  }
+};
 
 }  // namespace internal
 

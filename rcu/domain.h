@@ -77,9 +77,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <concepts>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
+#include <utility>
 
 #include "rcu/callback.h"
 #include "rcu/internal/callback_queue.h"
@@ -258,6 +261,23 @@ class Domain {
   // grace period or a barrier (R8).
   void Call(CallbackHead* head, void (*func)(CallbackHead*),
             const internal::SourceLocation& where = internal::SourceLocation::current());
+
+  // Domain::Call() (a function object)
+  //
+  // Queues `fn()` to run on a callback thread after a grace period, as Call(head, func) does, for
+  // any function object a lambda's captures included (folly's `call(f)`): the object is moved
+  // into an allocation of its own (std::bad_alloc, before anything is queued, if it fails), run
+  // once, then freed. Use Call(head, func) where a callback must not allocate.
+  // Requires: `fn()` does not throw (R8: it would terminate) and does not wait for a grace
+  // period or a barrier (R8).
+  template <typename Fn>
+  requires std::invocable < std::decay_t<Fn>
+  & > void Call(Fn&& fn,
+                const internal::SourceLocation& where = internal::SourceLocation::current()) {
+    using Held = internal::HeldCallback<std::decay_t<Fn>>;
+    auto held = std::make_unique<Held>(Held{std::forward<Fn>(fn)});
+    Enqueue(held.release(), &Held::Run, sizeof(Held), where);
+  }
 
   // Domain::Retire()
   //
