@@ -91,20 +91,14 @@ TEST_F(ReclamationTest, CallRunsOnceAfterGracePeriod) {
 TEST_F(ReclamationTest, CallWithAFunctionObjectRunsItOnceAfterGracePeriod) {
   Domain domain;
   std::atomic<int> runs{0};
-  std::atomic<bool> inside{false}, release{false};
-  std::thread reader([&] {
-    ReadGuard guard(domain);
-    inside.store(true);
-    AwaitFlag(release);
-  });
-  AwaitFlag(inside);
-  domain.Call([&runs, owned = std::make_unique<Tracked>()] {
-    if (owned->canary.load() == Tracked::kAlive) runs.fetch_add(1);
-  });
-  std::this_thread::sleep_for(milliseconds(50));
-  EXPECT_EQ(runs.load(), 0) << "callback ran while a pre-existing reader was inside";
-  release.store(true);
-  reader.join();
+  {
+    testutil::ParkedReader reader(domain);
+    domain.Call([&runs, owned = std::make_unique<Tracked>()] {
+      if (owned->canary.load() == Tracked::kAlive) runs.fetch_add(1);
+    });
+    std::this_thread::sleep_for(milliseconds(50));
+    EXPECT_EQ(runs.load(), 0) << "callback ran while a pre-existing reader was inside";
+  }
   domain.Barrier();
   EXPECT_EQ(runs.load(), 1);
   EXPECT_EQ(DestroyedSinceStart(), 1);  // the capture, freed after the run
