@@ -48,6 +48,18 @@ TEST(HashMapStringTest, GetAndEraseTakeAStringView) {
   domain.Barrier();
 }
 
+TEST(HashMapStringTest, InsertAndInsertOrAssignTakeAStringView) {
+  Domain domain;
+  HashMap<std::string, int> hosts(domain);
+  EXPECT_TRUE(hosts.Insert(kHost, 1));
+  EXPECT_FALSE(hosts.Insert(kHost, 2));
+  EXPECT_FALSE(hosts.InsertOrAssign(kHost, 3));
+  EXPECT_TRUE(hosts.InsertOrAssign("other.example", 4));  // a C string too
+  EXPECT_EQ(hosts.Get(kHost), 3);
+  EXPECT_EQ(hosts.Get(std::string("other.example")), 4);
+  domain.Barrier();
+}
+
 struct Session : RefCounted<Session> {
   explicit Session(Domain& domain) : RefCounted(domain) {}
 };

@@ -169,19 +169,23 @@ class HashMap {
 
   // HashMap::Insert()
   //
-  // Inserts `key` -> `value` unless `key` is present. Returns whether it inserted.
-  bool Insert(const K& key, V value,
+  // Inserts `key` -> `value` unless `key` is present. Returns whether it inserted. With a
+  // transparent hash (std::string keys), `key` may be a std::string_view or a C string: the
+  // entry's key is made from it (an update builds its entry first either way).
+  template <typename Q = K>
+  bool Insert(const KeyArg<Q>& key, V value,
               const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    return Put(key, std::move(value), /*assign=*/false, where);
+    return Put(AsKey<Q>(key), std::move(value), /*assign=*/false, where);
   }
 
   // HashMap::InsertOrAssign()
   //
   // Inserts, or replaces the value of a present key (readers see the old or the new value,
-  // whole). Returns whether it inserted.
-  bool InsertOrAssign(const K& key, V value,
+  // whole). Returns whether it inserted. Heterogeneous keys as for Insert().
+  template <typename Q = K>
+  bool InsertOrAssign(const KeyArg<Q>& key, V value,
                       const internal::SourceLocation& where = internal::SourceLocation::current()) {
-    return Put(key, std::move(value), /*assign=*/true, where);
+    return Put(AsKey<Q>(key), std::move(value), /*assign=*/true, where);
   }
 
   // HashMap::Update()
@@ -233,6 +237,16 @@ class HashMap {
   Domain& domain() const { return domain_; }
 
  private:
+  // `key` as a K: itself, or a K made from a heterogeneous key.
+  template <typename Q>
+  static decltype(auto) AsKey(const KeyArg<Q>& key) {
+    if constexpr (std::is_same_v<std::remove_cvref_t<KeyArg<Q>>, K>) {
+      return (key);
+    } else {
+      return K(key);
+    }
+  }
+
   // Strong guarantee: the entry (key and value constructors, user code) is built before any lock
   // is taken; the table changes nothing before the only call under the stripe that can throw.
   bool Put(const K& key, V value, bool assign, const internal::SourceLocation& where) {
