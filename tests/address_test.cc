@@ -2,6 +2,7 @@
 
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "gtest/gtest.h"
 
@@ -50,6 +51,32 @@ TEST(AddressTest, ParseRejectsEmbeddedNulSignsAndSpaces) {
   }
   EXPECT_EQ(ParseIpv4Prefix("10.0.0.0/08")->length, 8);  // leading zeros: still decimal
   EXPECT_EQ(ParseIpv6Prefix("2001:db8::/128")->length, 128);
+}
+
+// The StatusOr parsers agree with the optional ones and say what is wrong.
+TEST(AddressTest, ParseOrErrorSaysWhatIsWrong) {
+  using namespace std::string_view_literals;
+  const std::pair<std::string_view, std::string_view> cases[] = {
+      {"10.0.0.0/33", "\"10.0.0.0/33\": the length is over 32 bits"},
+      {"10.0.0.0/", "\"10.0.0.0/\": no length after '/'"},
+      {"10.0.0.0/8x", "\"10.0.0.0/8x\": the length is not 1 to 3 decimal digits"},
+      {"10.0.0.0/0008", "the length is not 1 to 3 decimal digits"},
+      {"10.0.0.256/8", "\"10.0.0.256/8\": not an IPv4 address before the length"},
+      {"10.0.0.1 trailing", "not an IPv4 address before the length"},
+      {"10.0.0.1\0garbage/8"sv, "holds a NUL character"},
+  };
+  for (const auto& [text, message] : cases) {
+    const absl::StatusOr<V4> parsed = ParseIpv4PrefixOrError(text);
+    ASSERT_FALSE(parsed.ok()) << text;
+    EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument);
+    const std::string said(parsed.status().message());  // Debian's Abseil: absl::string_view
+    EXPECT_NE(said.find(message), std::string::npos) << said;
+    EXPECT_FALSE(ParseIpv4Prefix(text).has_value());
+  }
+  EXPECT_EQ(std::string(ParseIpv6PrefixOrError("2001:db8::/129").status().message()),
+            "\"2001:db8::/129\": the length is over 128 bits");
+  EXPECT_EQ(*ParseIpv4PrefixOrError("192.0.2.77/24"), P4("192.0.2.0/24"));
+  EXPECT_EQ(ParseIpv6PrefixOrError("2001:db8::1/32")->length, 32);
 }
 
 TEST(AddressTest, MaskedAndBits) {

@@ -17,6 +17,9 @@
 //               (a host route: /32, /128), the address as inet_pton() reads it and the length
 //               as 1 to 3 decimal digits, and return std::nullopt for anything else (a sign, a
 //               space, an embedded NUL, a length out of range). They never throw.
+//               ParseIpv4PrefixOrError / ParseIpv6PrefixOrError return an absl::StatusOr
+//               instead, whose status says what is wrong ("\"10.0.0.0/33\": the length is
+//               over 32 bits").
 // Thread safety: values; copy them freely.
 //
 // Example:
@@ -36,6 +39,9 @@
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 
 namespace rcu {
 
@@ -118,28 +124,51 @@ struct Prefix {
 
 namespace internal {
 
-// "address" or "address/length" through inet_pton; nullopt if malformed or out of range. The
-// length is 1 to 3 decimal digits (no sign, no space); the text holds no NUL (inet_pton reads a
-// C string and would stop at one, ignoring what follows).
+// An InvalidArgument status: the parsed text, quoted, then what is wrong with it.
+inline absl::Status ParseError(std::string_view text, std::string_view what) {
+  std::string message = "\"";
+  message.append(text).append("\": ").append(what);
+  return absl::InvalidArgumentError(message);
+}
+
+// "address" or "address/length" through inet_pton, or what is wrong with the text. The length
+// is 1 to 3 decimal digits (no sign, no space); the text holds no NUL (inet_pton reads a C
+// string and would stop at one, ignoring what follows).
 template <typename Address, int kFamily>
-std::optional<Prefix<Address>> ParsePrefix(std::string_view text) {
-  if (text.find('\0') != std::string_view::npos) return std::nullopt;
+absl::StatusOr<Prefix<Address>> ParsePrefix(std::string_view text) {
+  if (text.find('\0') != std::string_view::npos) {
+    return ParseError(text, "holds a NUL character");
+  }
   const size_t slash = text.find('/');
   const std::string address(text.substr(0, slash));
   int length = Address::kBits;
   if (slash != std::string_view::npos) {
     const std::string_view digits = text.substr(slash + 1);
-    if (digits.empty() || digits.size() > 3) return std::nullopt;
+    if (digits.empty()) return ParseError(text, "no length after '/'");
+    bool decimal = digits.size() <= 3;
     length = 0;
-    for (const char c : digits) {
-      if (c < '0' || c > '9') return std::nullopt;
-      length = length * 10 + (c - '0');
+    for (size_t i = 0; decimal && i < digits.size(); ++i) {
+      decimal = digits[i] >= '0' && digits[i] <= '9';
+      length = length * 10 + (digits[i] - '0');
     }
-    if (length > Address::kBits) return std::nullopt;
+    if (!decimal) return ParseError(text, "the length is not 1 to 3 decimal digits");
+    if (length > Address::kBits) {
+      return ParseError(
+          text, kFamily == AF_INET ? "the length is over 32 bits" : "the length is over 128 bits");
+    }
   }
   std::array<uint8_t, Address::kBits / 8> bytes;
-  if (inet_pton(kFamily, address.c_str(), bytes.data()) != 1) return std::nullopt;
+  if (inet_pton(kFamily, address.c_str(), bytes.data()) != 1) {
+    return ParseError(text, kFamily == AF_INET ? "not an IPv4 address before the length"
+                                               : "not an IPv6 address before the length");
+  }
   return Prefix<Address>(Address(bytes), length);
+}
+
+template <typename T>
+std::optional<T> OrNull(absl::StatusOr<T> parsed) {
+  if (!parsed.ok()) return std::nullopt;
+  return *std::move(parsed);
 }
 
 template <typename Address, int kFamily>
@@ -151,9 +180,17 @@ std::string Format(const Address& a) {
 }  // namespace internal
 
 inline std::optional<Prefix<Ipv4Address>> ParseIpv4Prefix(std::string_view text) {
-  return internal::ParsePrefix<Ipv4Address, AF_INET>(text);
+  return internal::OrNull(internal::ParsePrefix<Ipv4Address, AF_INET>(text));
 }
 inline std::optional<Prefix<Ipv6Address>> ParseIpv6Prefix(std::string_view text) {
+  return internal::OrNull(internal::ParsePrefix<Ipv6Address, AF_INET6>(text));
+}
+// The same parsers, saying what is wrong: an InvalidArgument status that quotes the text and
+// names the fault (a NUL, a missing or malformed or too long length, a malformed address).
+inline absl::StatusOr<Prefix<Ipv4Address>> ParseIpv4PrefixOrError(std::string_view text) {
+  return internal::ParsePrefix<Ipv4Address, AF_INET>(text);
+}
+inline absl::StatusOr<Prefix<Ipv6Address>> ParseIpv6PrefixOrError(std::string_view text) {
   return internal::ParsePrefix<Ipv6Address, AF_INET6>(text);
 }
 

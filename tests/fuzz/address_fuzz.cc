@@ -59,5 +59,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                                    [](std::string_view t) { return rcu::ParseIpv4Prefix(t); });
   Check<rcu::Ipv6Address, AF_INET6>(text,
                                     [](std::string_view t) { return rcu::ParseIpv6Prefix(t); });
+  // The StatusOr parsers: the same answer, and a reason whenever they refuse.
+  const auto v4 = rcu::ParseIpv4PrefixOrError(text);
+  RCU_FUZZ_CHECK(v4.ok() == rcu::ParseIpv4Prefix(text).has_value());
+  RCU_FUZZ_CHECK(v4.ok() || !v4.status().message().empty());
+  const auto v6 = rcu::ParseIpv6PrefixOrError(text);
+  RCU_FUZZ_CHECK(v6.ok() == rcu::ParseIpv6Prefix(text).has_value());
   return 0;
 }

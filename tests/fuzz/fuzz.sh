@@ -26,7 +26,7 @@ failed=0
 
 flags=(-std=c++20 -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all
   -DRCU_DEBUG_CHECKS=1 -I"$repo" -pthread)
-absl_libs="$(pkg-config --libs absl_hash absl_flat_hash_map absl_inlined_vector)"
+absl_libs="$(pkg-config --libs absl_hash absl_flat_hash_map absl_inlined_vector absl_statusor)"
 
 # The library, once.
 objects=()
