@@ -44,6 +44,7 @@
 #include <libcuckoo/cuckoohash_map.hh>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <shared_mutex>
 #include <string>
@@ -501,17 +502,7 @@ int main(int argc, char** argv) {
       {"absl_flat_hash_map_unsynchronized", &Register<AbslUnsynchronized<uint64_t>>,
        &Memory<AbslUnsynchronized<uint64_t>>, false},
   };
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--memory=", 9) != 0) continue;
-    for (const Map& m : maps) {
-      if (argv[i] + 9 == std::string(m.name)) {
-        m.memory(m.name);
-        return 0;
-      }
-    }
-    std::fprintf(stderr, "unknown map %s\n", argv[i] + 9);
-    return 2;
-  }
+  if (const std::optional<int> rc = rcu_bench::RunMemoryFlag(argc, argv, maps)) return *rc;
   rcu_bench::AddBuildContext();
   for (const Map& m : maps) m.registrar(m.name, m.with_updates);
   Register<Rcu<std::string, false>>("rcu_hash_map");

@@ -37,6 +37,7 @@
 #include <list>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <random>
 #include <string>
@@ -481,17 +482,7 @@ int main(int argc, char** argv) {
       {"rocksdb_hyper_clock_cache", &RegisterHits<RocksHyperClock>, &Memory<RocksHyperClock>},
       {"tbb_concurrent_lru_cache", &RegisterHits<Sized<TbbLru>>, &Memory<Sized<TbbLru>>},
   };
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--memory=", 9) != 0) continue;
-    for (const Structure& s : structures) {
-      if (argv[i] + 9 == std::string(s.name)) {
-        s.memory(s.name);
-        return 0;
-      }
-    }
-    std::fprintf(stderr, "unknown structure %s\n", argv[i] + 9);
-    return 2;
-  }
+  if (const std::optional<int> rc = rcu_bench::RunMemoryFlag(argc, argv, structures)) return *rc;
   rcu_bench::AddBuildContext();
   for (const Structure& s : structures) s.hits(s.name);
   RegisterHitRatios();

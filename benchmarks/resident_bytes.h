@@ -1,6 +1,6 @@
 // The process's resident set size, for the benchmarks that report memory per key or entry
 // (hash_map_benchmark, lookup_cache_benchmark): each builds one structure in a fresh process and
-// divides what the resident set grew by its keys.
+// divides what the resident set grew by its keys; RunMemoryFlag() is their `--memory=<name>`.
 
 #ifndef RCU_BENCHMARKS_RESIDENT_BYTES_H_
 #define RCU_BENCHMARKS_RESIDENT_BYTES_H_
@@ -9,6 +9,9 @@
 
 #include <cstddef>
 #include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string_view>
 
 namespace rcu_bench {
 
@@ -20,6 +23,26 @@ inline size_t ResidentBytes() {
     std::fclose(f);
   }
   return static_cast<size_t>(resident) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// A benchmark binary's `--memory=<name>` mode: when argv holds the flag, runs `memory(name)` of
+// the structure so named in `structures` (objects with `name` and `memory`) and returns the exit
+// status (2 for an unknown name); without the flag, nullopt.
+template <typename Structures>
+std::optional<int> RunMemoryFlag(int argc, char** argv, const Structures& structures) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--memory=", 9) != 0) continue;
+    const std::string_view name = argv[i] + 9;
+    for (const auto& s : structures) {
+      if (name == s.name) {
+        s.memory(s.name);
+        return 0;
+      }
+    }
+    std::fprintf(stderr, "unknown structure %s\n", argv[i] + 9);
+    return 2;
+  }
+  return std::nullopt;
 }
 
 }  // namespace rcu_bench
